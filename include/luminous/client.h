@@ -1,0 +1,47 @@
+/* The client library: talk to a Luminous cluster the way raftctl does. Blocking, with one
+ * overall deadline per call; follows NOT_LEADER redirects, retries other nodes when one
+ * fails, and keeps a write's (client_id, seq) across retries so the cluster applies it at
+ * most once (thesis §6.3). One request outstanding per client. */
+#ifndef LUMINOUS_CLIENT_H
+#define LUMINOUS_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "luminous/base.h"
+#include "luminous/wire.h"
+
+#define LUM_CLUSTER_DEFAULT "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103"
+#define LUM_CLIENT_NODES_MAX 16
+
+struct lum_client;
+
+/* An answer: status 0 or a negated LUM_E* code from the server; code and data from the
+ * state machine. data belongs to the client and lives until its next call. */
+struct lum_reply {
+    int32_t  status;
+    int32_t  code;
+    const uint8_t *data;
+    uint32_t len;
+};
+
+/* cluster: "host:port,host:port,..." (client addresses). 0 or -LUM_EINVAL with err. */
+int  lum_client_open(const char *cluster, uint32_t timeout_ms, struct lum_client **out,
+                     struct lum_err *err);
+void lum_client_close(struct lum_client *c);
+
+/* A write. 0 with *out filled when the cluster answered; -LUM_ETIMEDOUT when the deadline
+ * passed without an answer (the write may or may not have happened); -LUM_EUNAVAILABLE when
+ * no node could be reached at all. err says what happened last. */
+int  lum_client_command(struct lum_client *c, uint16_t entry_type, const void *body,
+                        uint32_t len, struct lum_reply *out, struct lum_err *err);
+/* A read: linearizable through the leader, or with stale from the first node that answers. */
+int  lum_client_query(struct lum_client *c, const void *body, uint32_t len, bool stale,
+                      struct lum_reply *out, struct lum_err *err);
+/* The status of the node at index i of the cluster list. 0, -LUM_ETIMEDOUT, -LUM_EUNAVAILABLE. */
+int  lum_client_status(struct lum_client *c, uint32_t i, struct wire_status *out,
+                       struct lum_err *err);
+uint32_t    lum_client_nodes(const struct lum_client *c);
+const char *lum_client_node_addr(const struct lum_client *c, uint32_t i);
+
+#endif

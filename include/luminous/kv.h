@@ -1,0 +1,53 @@
+/* State machines shipped with Luminous: the key-value store and a counter (which exists to
+ * prove the server is generic). Also the encodings clients use to talk to them. */
+#ifndef LUMINOUS_KV_H
+#define LUMINOUS_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "luminous/fsm.h"
+
+/* ---- the key-value machine ------------------------------------------------------------
+ *
+ * Command bodies (after the lum_command header), little-endian:
+ *   KV_PUT     u16 klen | u32 vlen | u64 ttl_ms (0: none) | key | value
+ *   KV_DEL     u16 klen | key
+ *   KV_CAS     u16 klen | u32 old_len | u32 new_len | key | old | new
+ *   KV_EXPIRE  u16 klen | u64 expire_at_ms | key     (proposed by the leader only: deletes
+ *                                                     the key if it still has that expiry)
+ * Query:
+ *   KV_GET     u8 op | u16 klen | key                 -> value bytes
+ * A PUT with ttl_ms expires at (command time_ms + ttl_ms); an expired key is invisible to
+ * queries at once and removed by the EXPIRE entry the leader proposes for it. */
+enum kv_entry_type { KV_PUT = 64, KV_DEL, KV_CAS, KV_EXPIRE };
+enum kv_query_op { KV_GET = 1 };
+enum kv_code { KV_OK = 0, KV_NOT_FOUND = 1, KV_MISMATCH = 2, KV_BAD_REQUEST = 3 };
+
+#define KV_KEY_MAX       1024u
+#define KV_PUT_OVERHEAD  14u  /* u16 + u32 + u64 */
+/* Largest key+value a PUT can carry: the entry payload minus both headers. */
+#define KV_PUT_DATA_MAX  (LUM_COMMAND_BODY_MAX - KV_PUT_OVERHEAD)
+
+/* Encoders return the body length, or -LUM_ETOOBIG (key > KV_KEY_MAX, or the body would
+ * not fit LUM_COMMAND_BODY_MAX / cap), or -LUM_EINVAL (empty key). */
+int kv_encode_put(uint8_t *buf, size_t cap, const void *key, size_t klen,
+                  const void *value, size_t vlen, uint64_t ttl_ms);
+int kv_encode_del(uint8_t *buf, size_t cap, const void *key, size_t klen);
+int kv_encode_cas(uint8_t *buf, size_t cap, const void *key, size_t klen,
+                  const void *old, size_t old_len, const void *new_value, size_t new_len);
+int kv_encode_get(uint8_t *buf, size_t cap, const void *key, size_t klen);
+
+extern const struct lum_fsm_ops kv_fsm_ops;
+
+/* ---- the counter machine -------------------------------------------------------------------
+ *   COUNTER_ADD  i64 delta   -> the new value (8 bytes, little-endian)
+ *   query (any body)         -> the value */
+enum counter_entry_type { COUNTER_ADD = 64 };
+extern const struct lum_fsm_ops counter_fsm_ops;
+
+/* The machine named name ("kv", "counter"), or NULL. */
+const struct lum_fsm_ops *lum_fsm_find(const char *name);
+
+#endif

@@ -1,0 +1,58 @@
+/* The server: configuration, and the glue that drives the consensus core from the event
+ * loop, persists through storage, applies to a state machine and answers clients. */
+#ifndef LUMINOUS_SERVER_H
+#define LUMINOUS_SERVER_H
+
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdint.h>
+
+#include "luminous/base.h"
+#include "luminous/raft.h"
+#include "luminous/wire.h"
+
+/* ---- configuration (raft.conf) -------------------------------------------------------------
+ * `key = value` lines, `#` comments, blank lines ignored. See raft.conf.example. */
+
+struct server_member {
+    uint64_t id;
+    char     peer_addr[WIRE_ADDR_MAX + 1];
+    char     client_addr[WIRE_ADDR_MAX + 1];
+    struct sockaddr_in peer, client;
+};
+
+struct server_config {
+    uint64_t id;
+    char     data_dir[PATH_MAX];
+    char     peer_listen_addr[WIRE_ADDR_MAX + 1], client_listen_addr[WIRE_ADDR_MAX + 1];
+    struct sockaddr_in peer_listen, client_listen;
+    struct server_member members[RAFT_MEMBERS_MAX];
+    uint32_t n_members;
+    char     cluster[64];            /* name; peers of another cluster are refused   */
+    uint64_t cluster_id;             /* derived from the name                        */
+    char     state_machine[32];      /* "kv" or "counter"                            */
+    uint32_t tick_ms;
+    uint32_t election_ticks, heartbeat_ticks;
+    uint32_t max_inflight, max_batch, log_window;
+    uint32_t segment_entries;        /* log entries per segment file                 */
+    uint32_t max_clients;            /* client connections at once                   */
+    uint32_t max_pending;            /* client requests waiting for commit or apply  */
+    int      log_level;              /* enum lum_log_level                           */
+};
+
+/* Reads and checks a config file. On error returns -LUM_EINVAL (or -LUM_EIO if the file
+ * cannot be read) with "path:line: what is wrong" in err. */
+int server_config_load(const char *path, struct server_config *out, struct lum_err *err);
+
+/* ---- the server ------------------------------------------------------------------------------ */
+
+struct server;
+
+/* Opens storage, recovers, binds the listeners. 0 or a negated LUM_E* code with err. */
+int  server_create(const struct server_config *cfg, struct server **out, struct lum_err *err);
+/* Runs the loop until server_stop() or SIGTERM/SIGINT. 0 on a clean stop. */
+int  server_run(struct server *s);
+void server_stop(struct server *s);
+void server_destroy(struct server *s);
+
+#endif

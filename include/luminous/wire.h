@@ -1,0 +1,139 @@
+/* The binary codec for everything that crosses a socket: peer (Raft) messages and client
+ * requests/responses.
+ *
+ * Frame: u32 length | u8 version | u8 type | body
+ *   length  bytes after the length field (2 + body length); little-endian like every
+ *           integer here; a frame longer than the receiver's frame_max is refused (a frame's
+ *           size is 4 + length: frame_max counts the whole header)
+ *   version WIRE_VERSION
+ * Byte strings are u32 len + bytes, short strings (addresses) u16 len + bytes.
+ * Decoding checks every length against what remains before reading; a decoder never reads
+ * outside the frame it was given. Encoders write into caller-owned buffers. */
+#ifndef LUMINOUS_WIRE_H
+#define LUMINOUS_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "luminous/raft.h"
+
+#define WIRE_VERSION           1
+#define WIRE_FRAME_HEADER_SIZE 6u          /* u32 length, u8 version, u8 type */
+#define WIRE_FRAME_MAX         (1u << 20)  /* default largest frame we accept */
+#define WIRE_ADDR_MAX          255u        /* "host:port" strings              */
+#define WIRE_ENTRY_OVERHEAD    14u         /* per entry in an append: term, type, len */
+#define WIRE_BATCH_MAX         64u         /* entries per append we send or accept */
+
+_Static_assert(WIRE_FRAME_MAX >= WIRE_BATCH_MAX * (RAFT_PAYLOAD_MAX + WIRE_ENTRY_OVERHEAD) + 1024,
+               "a frame must carry an append of WIRE_BATCH_MAX full entries");
+
+enum wire_type {
+    /* peers */
+    WIRE_HELLO = 1,           /* first frame on a peer connection, from the dialer      */
+    WIRE_RAFT_BASE = 16,      /* WIRE_RAFT_BASE + enum raft_msg_type                    */
+    /* clients */
+    WIRE_CLIENT_REQUEST = 64,
+    WIRE_CLIENT_RESPONSE = 65,
+    WIRE_STATUS_RESPONSE = 66,
+};
+
+/* A whole frame found in a buffer; body points into that buffer. */
+struct wire_frame {
+    uint8_t        type;
+    const uint8_t *body;
+    uint32_t       body_len;
+    uint32_t       size;     /* header + body: bytes to consume */
+};
+
+/* Looks for one frame at the start of buf. Returns 0 and fills out when a whole frame is
+ * there; -LUM_EAGAIN when more bytes are needed; -LUM_ETOOBIG when the announced length
+ * exceeds frame_max (checked before waiting for the body); -LUM_EVERSION for another
+ * version; -LUM_EMALFORMED for a length below 2 or an unknown type. */
+int wire_frame_peek(const uint8_t *buf, size_t len, uint32_t frame_max,
+                    struct wire_frame *out);
+
+/* ---- peers ---------------------------------------------------------------------------------- */
+
+struct wire_hello {
+    uint64_t cluster_id;
+    uint64_t node_id;
+    uint32_t protocol;    /* WIRE_VERSION of the sender */
+};
+
+/* Encoders return the frame size written, or -LUM_ETOOBIG when cap is too small. */
+int wire_encode_hello(uint8_t *buf, size_t cap, const struct wire_hello *h);
+int wire_decode_hello(const struct wire_frame *f, struct wire_hello *out);
+
+/* Bytes wire_encode_raft needs for m (exact). */
+size_t wire_raft_size(const struct raft_msg *m);
+int wire_encode_raft(uint8_t *buf, size_t cap, const struct raft_msg *m);
+/* Decodes a Raft message. An append's entries are decoded into entries[] (room for
+ * entries_cap; more is -LUM_ETOOBIG) and out->append.entries points there; entry indexes
+ * are prev_log_index+1, +2, ... Structural checks only (lengths, payload <= max,
+ * type in range); the core checks the rest. 0 or -LUM_EMALFORMED / -LUM_ETOOBIG. */
+int wire_decode_raft(const struct wire_frame *f, struct raft_msg *out,
+                     struct raft_entry *entries, uint32_t entries_cap);
+
+/* ---- clients -------------------------------------------------------------------------------- */
+
+enum wire_op {
+    WIRE_OP_COMMAND = 1,  /* propose an entry to the state machine (a write)           */
+    WIRE_OP_QUERY,        /* read the state machine (linearizable unless STALE)         */
+    WIRE_OP_STATUS,       /* this node's view: answered with WIRE_STATUS_RESPONSE       */
+    WIRE_OP_END_
+};
+enum wire_flag { WIRE_FLAG_STALE = 1 }; /* QUERY: serve from local state, no ReadIndex */
+
+struct wire_request {
+    uint64_t request_id;      /* chosen by the client, echoed in the response            */
+    uint8_t  op;              /* enum wire_op                                            */
+    uint8_t  flags;           /* enum wire_flag                                          */
+    uint16_t entry_type;      /* COMMAND: the state machine's entry type (>= 64)        */
+    uint64_t client_id, seq;  /* COMMAND: session, for at-most-once (thesis §6.3)        */
+    const uint8_t *body;      /* COMMAND/QUERY: points into the frame                    */
+    uint32_t body_len;
+};
+
+/* Response status: 0, or a negated LUM_E* code (-LUM_ENOTLEADER with the leader's client
+ * address when known, -LUM_ETOOBIG, -LUM_EBUSY, -LUM_EUNAVAILABLE, -LUM_ENOSPC, ...). */
+struct wire_response {
+    uint64_t request_id;
+    int32_t  status;
+    int32_t  code;            /* the state machine's answer code (enum kv_code, ...)     */
+    uint64_t leader_id;       /* 0: unknown                                              */
+    const char *leader_addr;  /* client address of the leader, not NUL-terminated        */
+    uint16_t leader_addr_len;
+    const uint8_t *data;      /* the answer's bytes (a GET's value, ...)                 */
+    uint32_t data_len;
+};
+
+int wire_encode_request(uint8_t *buf, size_t cap, const struct wire_request *rq);
+int wire_decode_request(const struct wire_frame *f, struct wire_request *out);
+int wire_encode_response(uint8_t *buf, size_t cap, const struct wire_response *rs);
+int wire_decode_response(const struct wire_frame *f, struct wire_response *out);
+
+/* A node's view of itself and the cluster, for `raftctl status`. */
+struct wire_member {
+    uint64_t id;
+    uint8_t  role;                        /* enum raft_member_role                     */
+    uint64_t match_index;                 /* leader only: replication progress; else 0 */
+    char     peer_addr[WIRE_ADDR_MAX + 1];   /* NUL-terminated                         */
+    char     client_addr[WIRE_ADDR_MAX + 1];
+};
+
+struct wire_status {
+    uint64_t request_id;
+    uint64_t id;
+    uint8_t  role;                        /* enum raft_role                            */
+    bool     voter;
+    uint64_t term, leader_id;
+    uint64_t commit_index, applied_index, first_index, last_index, snapshot_index;
+    uint32_t n_members;
+    struct wire_member members[RAFT_MEMBERS_MAX];
+};
+
+int wire_encode_status(uint8_t *buf, size_t cap, const struct wire_status *st);
+int wire_decode_status(const struct wire_frame *f, struct wire_status *out);
+
+#endif

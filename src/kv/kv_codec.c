@@ -1,0 +1,154 @@
+/* The key-value command and query bodies (format in luminous/kv.h): the encoders clients
+ * use, and the decoders apply() and query() use, which accept a body only if it is exactly
+ * as long as its length fields say. */
+#include <string.h>
+
+#include "kv_int.h"
+
+static inline bool kv_klen_ok(size_t klen) { return klen >= 1 && klen <= KV_KEY_MAX; }
+
+/* ---- encoders ------------------------------------------------------------------------------- */
+
+int kv_encode_put(uint8_t *buf, size_t cap, const void *key, size_t klen,
+                  const void *value, size_t vlen, uint64_t ttl_ms)
+{
+    if (klen == 0)
+        return -LUM_EINVAL;
+    if (klen > KV_KEY_MAX || vlen > KV_PUT_DATA_MAX - klen)
+        return -LUM_ETOOBIG;
+    size_t n = KV_PUT_OVERHEAD + klen + vlen;
+    if (n > cap)
+        return -LUM_ETOOBIG;
+    lum_put_u16(buf, (uint16_t)klen);
+    lum_put_u32(buf + 2, (uint32_t)vlen);
+    lum_put_u64(buf + 6, ttl_ms);
+    memcpy(buf + KV_PUT_OVERHEAD, key, klen);
+    if (vlen)
+        memcpy(buf + KV_PUT_OVERHEAD + klen, value, vlen);
+    return (int)n;
+}
+
+int kv_encode_del(uint8_t *buf, size_t cap, const void *key, size_t klen)
+{
+    if (klen == 0)
+        return -LUM_EINVAL;
+    size_t n = KV_DEL_OVERHEAD + klen;
+    if (klen > KV_KEY_MAX || n > cap)
+        return -LUM_ETOOBIG;
+    lum_put_u16(buf, (uint16_t)klen);
+    memcpy(buf + KV_DEL_OVERHEAD, key, klen);
+    return (int)n;
+}
+
+int kv_encode_cas(uint8_t *buf, size_t cap, const void *key, size_t klen,
+                  const void *old, size_t old_len, const void *new_value, size_t new_len)
+{
+    if (klen == 0)
+        return -LUM_EINVAL;
+    if (klen > KV_KEY_MAX || old_len > LUM_COMMAND_BODY_MAX || new_len > LUM_COMMAND_BODY_MAX)
+        return -LUM_ETOOBIG;
+    size_t n = KV_CAS_OVERHEAD + klen + old_len + new_len;
+    if (n > LUM_COMMAND_BODY_MAX || n > cap)
+        return -LUM_ETOOBIG;
+    lum_put_u16(buf, (uint16_t)klen);
+    lum_put_u32(buf + 2, (uint32_t)old_len);
+    lum_put_u32(buf + 6, (uint32_t)new_len);
+    uint8_t *p = buf + KV_CAS_OVERHEAD;
+    memcpy(p, key, klen);
+    if (old_len)
+        memcpy(p + klen, old, old_len);
+    if (new_len)
+        memcpy(p + klen + old_len, new_value, new_len);
+    return (int)n;
+}
+
+int kv_encode_get(uint8_t *buf, size_t cap, const void *key, size_t klen)
+{
+    if (klen == 0)
+        return -LUM_EINVAL;
+    size_t n = KV_GET_OVERHEAD + klen;
+    if (klen > KV_KEY_MAX || n > cap)
+        return -LUM_ETOOBIG;
+    buf[0] = KV_GET;
+    lum_put_u16(buf + 1, (uint16_t)klen);
+    memcpy(buf + KV_GET_OVERHEAD, key, klen);
+    return (int)n;
+}
+
+uint32_t kv_encode_expire(uint8_t *buf, const void *key, uint16_t klen, uint64_t expire_at_ms)
+{
+    LUM_ASSERT(kv_klen_ok(klen));
+    LUM_ASSERT(expire_at_ms != 0);
+    lum_put_u16(buf, klen);
+    lum_put_u64(buf + 2, expire_at_ms);
+    memcpy(buf + KV_EXPIRE_OVERHEAD, key, klen);
+    return KV_EXPIRE_OVERHEAD + klen;
+}
+
+/* ---- decoders ------------------------------------------------------------------------------- */
+
+bool kv_decode_put(const uint8_t *b, uint32_t len, struct kv_put_req *out)
+{
+    if (len < KV_PUT_OVERHEAD)
+        return false;
+    out->klen = lum_get_u16(b);
+    out->vlen = lum_get_u32(b + 2);
+    out->ttl_ms = lum_get_u64(b + 6);
+    if (!kv_klen_ok(out->klen) ||
+        (uint64_t)KV_PUT_OVERHEAD + out->klen + out->vlen != len)
+        return false;
+    out->key = b + KV_PUT_OVERHEAD;
+    out->value = out->key + out->klen;
+    return true;
+}
+
+bool kv_decode_del(const uint8_t *b, uint32_t len, struct kv_del_req *out)
+{
+    if (len < KV_DEL_OVERHEAD)
+        return false;
+    out->klen = lum_get_u16(b);
+    if (!kv_klen_ok(out->klen) || (uint64_t)KV_DEL_OVERHEAD + out->klen != len)
+        return false;
+    out->key = b + KV_DEL_OVERHEAD;
+    return true;
+}
+
+bool kv_decode_cas(const uint8_t *b, uint32_t len, struct kv_cas_req *out)
+{
+    if (len < KV_CAS_OVERHEAD)
+        return false;
+    out->klen = lum_get_u16(b);
+    out->old_len = lum_get_u32(b + 2);
+    out->new_len = lum_get_u32(b + 6);
+    if (!kv_klen_ok(out->klen) ||
+        (uint64_t)KV_CAS_OVERHEAD + out->klen + out->old_len + out->new_len != len)
+        return false;
+    out->key = b + KV_CAS_OVERHEAD;
+    out->old = out->key + out->klen;
+    out->new_value = out->old + out->old_len;
+    return true;
+}
+
+bool kv_decode_expire(const uint8_t *b, uint32_t len, struct kv_expire_req *out)
+{
+    if (len < KV_EXPIRE_OVERHEAD)
+        return false;
+    out->klen = lum_get_u16(b);
+    out->expire_at_ms = lum_get_u64(b + 2);
+    if (!kv_klen_ok(out->klen) || out->expire_at_ms == 0 ||
+        (uint64_t)KV_EXPIRE_OVERHEAD + out->klen != len)
+        return false;
+    out->key = b + KV_EXPIRE_OVERHEAD;
+    return true;
+}
+
+bool kv_decode_get(const uint8_t *b, uint32_t len, struct kv_get_req *out)
+{
+    if (len < KV_GET_OVERHEAD || b[0] != KV_GET)
+        return false;
+    out->klen = lum_get_u16(b + 1);
+    if (!kv_klen_ok(out->klen) || (uint64_t)KV_GET_OVERHEAD + out->klen != len)
+        return false;
+    out->key = b + KV_GET_OVERHEAD;
+    return true;
+}

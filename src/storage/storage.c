@@ -1,0 +1,214 @@
+/* The server's storage handle: data_dir with its lock, meta and log, the boot state, and
+ * one sync per ready batch. Directory layout and contracts in include/luminous/storage.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sys.h"
+
+struct storage {
+    int          dirfd;    /* data_dir, flock'ed for as long as we hold it */
+    struct meta *meta;
+    struct wal  *wal;
+    char         data_dir[PATH_MAX];
+};
+
+void storage_options_default(struct storage_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->segment_entries = STORAGE_SEGMENT_ENTRIES_DEFAULT;
+    opts->sys = NULL;
+}
+
+/* fsync of the directory that holds path (path's parent). */
+static int storage_fsync_parent(const struct storage_syscalls *sys, const char *path,
+                                struct lum_err *err)
+{
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s", path);
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        lum_errf(err, "open %s: %s", parent, strerror(errno));
+        return -LUM_EIO;
+    }
+    int rv = 0;
+    if (sys_fsync_dir(sys, fd) < 0) {
+        lum_errf(err, "fsync %s after creating %s: %s", parent, path, strerror(errno));
+        rv = -LUM_EIO;
+    }
+    close(fd);
+    return rv;
+}
+
+/* mkdir -p, fsyncing the parent of every directory it creates. */
+static int storage_mkdirs(const struct storage_syscalls *sys, const char *data_dir,
+                          struct lum_err *err)
+{
+    char path[PATH_MAX];
+    size_t len = strlen(data_dir);
+    if (len == 0 || len >= sizeof path) {
+        lum_errf(err, "data_dir \"%s\": empty or too long", data_dir);
+        return -LUM_EINVAL;
+    }
+    memcpy(path, data_dir, len + 1);
+    while (len > 1 && path[len - 1] == '/')
+        path[--len] = '\0';
+    for (size_t i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        if (path[i - 1] == '/')
+            continue; /* "a//b" */
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0755) == 0) {
+            int rv = storage_fsync_parent(sys, path, err);
+            if (rv != 0)
+                return rv;
+        } else if (errno != EEXIST) {
+            int rv = sys_error(errno);
+            lum_errf(err, "create %s: %s", path, strerror(errno));
+            return rv;
+        }
+        path[i] = c;
+    }
+    return 0;
+}
+
+int storage_open(const char *data_dir, const struct storage_options *opts,
+                 struct storage **st_out, struct raft_boot *boot_out, struct lum_err *err)
+{
+    const struct storage_syscalls *sys = sys_table(opts);
+    int rv = storage_mkdirs(sys, data_dir, err);
+    if (rv != 0)
+        return rv;
+    struct storage *st = calloc(1, sizeof *st);
+    if (!st) {
+        lum_errf(err, "open %s: out of memory", data_dir);
+        return -LUM_ENOMEM;
+    }
+    snprintf(st->data_dir, sizeof st->data_dir, "%s", data_dir);
+    st->dirfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (st->dirfd < 0) {
+        lum_errf(err, "open %s: %s", data_dir, strerror(errno));
+        rv = -LUM_EIO;
+        goto err_free;
+    }
+    if (flock(st->dirfd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK) {
+            lum_errf(err, "%s is in use by another process (it holds the directory's lock)",
+                     data_dir);
+            rv = -LUM_EBUSY;
+        } else {
+            lum_errf(err, "lock %s: %s", data_dir, strerror(errno));
+            rv = -LUM_EIO;
+        }
+        goto err_close_dir;
+    }
+    struct raft_hard_state hs;
+    bool found;
+    if ((rv = meta_open(st->dirfd, opts, &st->meta, &hs, &found, err)) != 0)
+        goto err_close_dir;
+    if ((rv = wal_open(st->dirfd, opts, &st->wal, err)) != 0)
+        goto err_close_meta;
+    uint64_t last_index = wal_last_index(st->wal);
+    uint64_t last_term = wal_last_term(st->wal);
+    if (!found && last_index >= wal_first_index(st->wal)) {
+        lum_errf(err, "meta: missing, but the log holds entries up to %" PRIu64 " (term %"
+                 PRIu64 "): the vote it recorded may be lost, refusing to start", last_index,
+                 last_term);
+        rv = -LUM_ECORRUPT;
+        goto err_close_wal;
+    }
+    if (last_term > hs.term) {
+        /* The log write of a batch outlived its meta update in a crash. No vote in
+         * last_term was ever sent, since a vote is sent only after its meta is durable. */
+        lum_warn("meta: term %" PRIu64 " is below the last log term %" PRIu64
+                 " (a crash lost a meta update); raising it, with no vote", hs.term, last_term);
+        hs = (struct raft_hard_state){.term = last_term, .voted_for = 0};
+        if ((rv = meta_write(st->meta, &hs, err)) != 0 || (rv = meta_sync(st->meta, err)) != 0)
+            goto err_close_wal;
+    }
+    memset(boot_out, 0, sizeof *boot_out);
+    boot_out->hard_state = hs;
+    boot_out->snapshot_index = 0;
+    boot_out->snapshot_term = 0;
+    boot_out->last_index = last_index;
+    *st_out = st;
+    return 0;
+
+err_close_wal:
+    wal_close(st->wal);
+err_close_meta:
+    meta_close(st->meta);
+err_close_dir:
+    close(st->dirfd);
+err_free:
+    free(st);
+    return rv;
+}
+
+int storage_save_hard_state(struct storage *st, const struct raft_hard_state *hs,
+                            struct lum_err *err)
+{
+    struct raft_hard_state cur;
+    meta_hard_state(st->meta, &cur);
+    if (cur.term == hs->term && cur.voted_for == hs->voted_for)
+        return 0;
+    return meta_write(st->meta, hs, err);
+}
+
+int storage_append(struct storage *st, const struct raft_entry *entries, uint32_t n,
+                   struct lum_err *err)
+{
+    return wal_append(st->wal, entries, n, err);
+}
+
+void storage_sync(struct storage *st)
+{
+    struct lum_err err;
+    if (wal_sync(st->wal, &err) != 0 || meta_sync(st->meta, &err) != 0) {
+        lum_error("%s: %s; after a failed sync the page cache can no longer be trusted: "
+                  "exiting", st->data_dir, err.msg);
+        exit(1);
+    }
+}
+
+int storage_persist(struct storage *st, const struct raft_ready *rd, struct lum_err *err)
+{
+    int rv;
+    if (rd->hard_state_changed && (rv = storage_save_hard_state(st, &rd->hard_state, err)) != 0)
+        return rv;
+    if (rd->n_entries > 0 && (rv = storage_append(st, rd->entries, rd->n_entries, err)) != 0)
+        return rv;
+    storage_sync(st);
+    return 0;
+}
+
+struct wal *storage_wal(struct storage *st)
+{
+    return st->wal;
+}
+
+void storage_close(struct storage *st)
+{
+    if (!st)
+        return;
+    wal_close(st->wal);
+    meta_close(st->meta);
+    close(st->dirfd);
+    free(st);
+}

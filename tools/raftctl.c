@@ -1,0 +1,344 @@
+/* raftctl: the command-line client of a Luminous cluster. The contract (commands, output,
+ * exit codes) is DESIGN.md's "CLI contract"; scripts and tests rely on it. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "luminous/client.h"
+#include "luminous/kv.h"
+
+enum { EXIT_OK = 0, EXIT_NO = 1, EXIT_USAGE = 2, EXIT_UNAVAILABLE = 3 };
+
+struct ctl {
+    const char *cluster;
+    uint32_t    timeout_ms;
+    bool        json, stale;
+    uint64_t    ttl_s;
+    struct lum_client *client;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: raftctl [--cluster HOST:PORT,...] [--timeout MS] [--json] COMMAND\n"
+            "  put KEY VALUE [--ttl SECONDS]   store VALUE under KEY\n"
+            "  get KEY [--stale]               print KEY's value (exit 1 if absent)\n"
+            "  del KEY                         delete KEY\n"
+            "  cas KEY OLD NEW                 set KEY to NEW if it is OLD (exit 1 if not)\n"
+            "  status                          each node's view of the cluster\n"
+            "--cluster defaults to $LUMINOUS_CLUSTER, then " LUM_CLUSTER_DEFAULT "\n"
+            "exit: 0 ok, 1 no such key / no match, 2 usage, 3 cluster unavailable or timed out\n");
+}
+
+static void json_string(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    putchar('"');
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] == '"' || p[i] == '\\')
+            printf("\\%c", p[i]);
+        else if (p[i] < 0x20 || p[i] >= 0x7f)
+            printf("\\u%04x", p[i]);
+        else
+            putchar(p[i]);
+    }
+    putchar('"');
+}
+
+/* A failed call: say what happened and map it to the exit contract. */
+static int ctl_failed(const char *what, int rv, const struct lum_err *err)
+{
+    if (rv == -LUM_ETIMEDOUT)
+        fprintf(stderr, "raftctl: %s: timed out (%s); the outcome of a write is unknown\n",
+                what, err->msg);
+    else if (rv == -LUM_EUNAVAILABLE)
+        fprintf(stderr, "raftctl: %s: cluster unavailable: %s\n", what, err->msg);
+    else
+        fprintf(stderr, "raftctl: %s: %s\n", what, lum_strerror(rv));
+    return rv == -LUM_ETOOBIG || rv == -LUM_EINVAL ? EXIT_USAGE : EXIT_UNAVAILABLE;
+}
+
+static int ctl_reply_status(const char *what, const struct lum_reply *r)
+{
+    if (r->status == 0)
+        return EXIT_OK;
+    fprintf(stderr, "raftctl: %s: %s\n", what, lum_strerror(r->status));
+    if (r->status == -LUM_ETOOBIG || r->status == -LUM_EINVAL)
+        return EXIT_USAGE;
+    return EXIT_UNAVAILABLE;
+}
+
+static int ctl_write(struct ctl *ctl, const char *what, uint16_t type, const uint8_t *body,
+                     int len)
+{
+    struct lum_reply r;
+    struct lum_err err = {{0}};
+    int rv = lum_client_command(ctl->client, type, body, (uint32_t)len, &r, &err);
+    if (rv != 0)
+        return ctl_failed(what, rv, &err);
+    int ex = ctl_reply_status(what, &r);
+    if (ex != EXIT_OK)
+        return ex;
+    if (r.code == KV_BAD_REQUEST) {
+        fprintf(stderr, "raftctl: %s: the server refused the request as malformed\n", what);
+        return EXIT_USAGE;
+    }
+    bool ok = r.code == KV_OK;
+    if (ctl->json)
+        printf("{\"ok\":%s}\n", ok ? "true" : "false");
+    else if (!ok && type == KV_CAS)
+        fprintf(stderr, "raftctl: cas: the current value is not OLD (or the key is absent)\n");
+    return ok || type == KV_DEL ? EXIT_OK : EXIT_NO;
+}
+
+static int ctl_encode_failed(const char *what, int len, size_t klen, size_t vlen)
+{
+    if (len == -LUM_EINVAL)
+        fprintf(stderr, "raftctl: %s: the key must not be empty\n", what);
+    else if (klen > KV_KEY_MAX)
+        fprintf(stderr, "raftctl: %s: key is %zu bytes, the limit is %u bytes\n", what, klen,
+                KV_KEY_MAX);
+    else
+        fprintf(stderr,
+                "raftctl: %s: key + value are %zu bytes, the limit is %u bytes "
+                "(an entry's payload is at most %u bytes, headers included)\n",
+                what, klen + vlen, (unsigned)KV_PUT_DATA_MAX, (unsigned)RAFT_PAYLOAD_MAX);
+    return EXIT_USAGE;
+}
+
+static int cmd_put(struct ctl *ctl, char **args)
+{
+    static uint8_t body[RAFT_PAYLOAD_MAX];
+    size_t klen = strlen(args[0]), vlen = strlen(args[1]);
+    int len = kv_encode_put(body, sizeof body, args[0], klen, args[1], vlen, ctl->ttl_s * 1000);
+    if (len < 0)
+        return ctl_encode_failed("put", len, klen, vlen);
+    return ctl_write(ctl, "put", KV_PUT, body, len);
+}
+
+static int cmd_del(struct ctl *ctl, char **args)
+{
+    static uint8_t body[RAFT_PAYLOAD_MAX];
+    size_t klen = strlen(args[0]);
+    int len = kv_encode_del(body, sizeof body, args[0], klen);
+    if (len < 0)
+        return ctl_encode_failed("del", len, klen, 0);
+    return ctl_write(ctl, "del", KV_DEL, body, len);
+}
+
+static int cmd_cas(struct ctl *ctl, char **args)
+{
+    static uint8_t body[RAFT_PAYLOAD_MAX];
+    size_t klen = strlen(args[0]), olen = strlen(args[1]), nlen = strlen(args[2]);
+    int len = kv_encode_cas(body, sizeof body, args[0], klen, args[1], olen, args[2], nlen);
+    if (len < 0)
+        return ctl_encode_failed("cas", len, klen, olen + nlen);
+    return ctl_write(ctl, "cas", KV_CAS, body, len);
+}
+
+static int cmd_get(struct ctl *ctl, char **args)
+{
+    uint8_t body[KV_KEY_MAX + 16];
+    size_t klen = strlen(args[0]);
+    int len = kv_encode_get(body, sizeof body, args[0], klen);
+    if (len < 0)
+        return ctl_encode_failed("get", len, klen, 0);
+    struct lum_reply r;
+    struct lum_err err = {{0}};
+    int rv = lum_client_query(ctl->client, body, (uint32_t)len, ctl->stale, &r, &err);
+    if (rv != 0)
+        return ctl_failed("get", rv, &err);
+    int ex = ctl_reply_status("get", &r);
+    if (ex != EXIT_OK)
+        return ex;
+    if (r.code == KV_NOT_FOUND) {
+        if (ctl->json)
+            printf("{\"key\":"), json_string(args[0], klen), printf(",\"found\":false}\n");
+        else
+            fprintf(stderr, "raftctl: get: %s: no such key\n", args[0]);
+        return EXIT_NO;
+    }
+    if (ctl->json) {
+        printf("{\"key\":");
+        json_string(args[0], klen);
+        printf(",\"found\":true,\"value\":");
+        json_string(r.data, r.len);
+        printf("}\n");
+    } else {
+        fwrite(r.data, 1, r.len, stdout);
+        putchar('\n');
+    }
+    return EXIT_OK;
+}
+
+static const char *ctl_role(const struct wire_status *st)
+{
+    if (!st->voter && st->role == RAFT_FOLLOWER)
+        return "learner";
+    return raft_role_name(st->role);
+}
+
+static void status_json(const struct wire_status *st, const char *addr, const char *error,
+                        bool first)
+{
+    printf("%s{\"id\":%llu,\"addr\":", first ? "" : ",", (unsigned long long)(st ? st->id : 0));
+    json_string(addr, strlen(addr));
+    if (error) {
+        printf(",\"error\":");
+        json_string(error, strlen(error));
+        printf("}");
+        return;
+    }
+    printf(",\"role\":\"%s\",\"term\":%llu,\"leader\":%llu,\"commit_index\":%llu,"
+           "\"applied_index\":%llu,\"first_index\":%llu,\"last_index\":%llu,"
+           "\"snapshot_index\":%llu,\"members\":[",
+           ctl_role(st), (unsigned long long)st->term, (unsigned long long)st->leader_id,
+           (unsigned long long)st->commit_index, (unsigned long long)st->applied_index,
+           (unsigned long long)st->first_index, (unsigned long long)st->last_index,
+           (unsigned long long)st->snapshot_index);
+    for (uint32_t i = 0; i < st->n_members; i++) {
+        const struct wire_member *m = &st->members[i];
+        printf("%s{\"id\":%llu,\"role\":\"%s\",\"peer\":", i ? "," : "",
+               (unsigned long long)m->id, m->role == RAFT_LEARNER ? "learner" : "voter");
+        json_string(m->peer_addr, strlen(m->peer_addr));
+        printf(",\"client\":");
+        json_string(m->client_addr, strlen(m->client_addr));
+        printf(",\"match_index\":%llu}", (unsigned long long)m->match_index);
+    }
+    printf("]}");
+}
+
+static int cmd_status(struct ctl *ctl, char **args)
+{
+    (void)args;
+    uint32_t n = lum_client_nodes(ctl->client), answered = 0;
+    static struct wire_status st;
+    if (ctl->json)
+        printf("[");
+    else
+        printf("%-4s %-21s %-12s %6s %6s %10s %10s %10s %10s %10s %s\n", "ID", "ADDR", "ROLE",
+               "TERM", "LEADER", "COMMIT", "APPLIED", "FIRST", "LAST", "SNAPSHOT", "MEMBERS");
+    for (uint32_t i = 0; i < n; i++) {
+        const char *addr = lum_client_node_addr(ctl->client, i);
+        struct lum_err err = {{0}};
+        int rv = lum_client_status(ctl->client, i, &st, &err);
+        if (rv != 0) {
+            if (ctl->json)
+                status_json(NULL, addr, err.msg, i == 0);
+            else
+                printf("%-4s %-21s %s\n", "-", addr, err.msg);
+            continue;
+        }
+        answered++;
+        if (ctl->json) {
+            status_json(&st, addr, NULL, i == 0);
+            continue;
+        }
+        char members[256] = "";
+        size_t off = 0;
+        for (uint32_t m = 0; m < st.n_members && off < sizeof members - 24; m++)
+            off += (size_t)snprintf(members + off, sizeof members - off, "%s%llu", m ? "," : "",
+                                    (unsigned long long)st.members[m].id);
+        printf("%-4llu %-21s %-12s %6llu %6llu %10llu %10llu %10llu %10llu %10llu %s\n",
+               (unsigned long long)st.id, addr, ctl_role(&st), (unsigned long long)st.term,
+               (unsigned long long)st.leader_id, (unsigned long long)st.commit_index,
+               (unsigned long long)st.applied_index, (unsigned long long)st.first_index,
+               (unsigned long long)st.last_index, (unsigned long long)st.snapshot_index,
+               members);
+    }
+    if (ctl->json)
+        printf("]\n");
+    if (answered == 0) {
+        fprintf(stderr, "raftctl: status: no node of the cluster answered (%s); is it running? "
+                        "`make run` starts a local one\n", ctl->cluster);
+        return EXIT_UNAVAILABLE;
+    }
+    return EXIT_OK;
+}
+
+static const struct {
+    const char *name;
+    int         args;
+    int       (*fn)(struct ctl *ctl, char **args);
+} commands[] = {
+    {"put", 2, cmd_put}, {"get", 1, cmd_get}, {"del", 1, cmd_del},
+    {"cas", 3, cmd_cas}, {"status", 0, cmd_status},
+};
+
+static int ctl_number(const char *opt, const char *text, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*text == '-' || *end || end == text || v > max) {
+        fprintf(stderr, "raftctl: %s must be a number up to %llu, not \"%s\"\n", opt,
+                (unsigned long long)max, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct ctl ctl = {.timeout_ms = 5000};
+    ctl.cluster = getenv("LUMINOUS_CLUSTER");
+    if (!ctl.cluster || !*ctl.cluster)
+        ctl.cluster = LUM_CLUSTER_DEFAULT;
+    static const struct option longopts[] = {
+        {"cluster", required_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},          {"stale", no_argument, NULL, 's'},
+        {"ttl", required_argument, NULL, 'T'},     {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    int opt;
+    uint64_t v;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': ctl.cluster = optarg; break;
+        case 't':
+            if (ctl_number("--timeout", optarg, 86400000, &v) != 0 || v == 0)
+                return EXIT_USAGE;
+            ctl.timeout_ms = (uint32_t)v;
+            break;
+        case 'j': ctl.json = true; break;
+        case 's': ctl.stale = true; break;
+        case 'T':
+            if (ctl_number("--ttl", optarg, 100ull * 365 * 86400, &ctl.ttl_s) != 0 || ctl.ttl_s == 0)
+                return EXIT_USAGE;
+            break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[optind];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(commands[i].name, name) != 0)
+            continue;
+        if (argc - optind - 1 != commands[i].args) {
+            fprintf(stderr, "raftctl: %s takes %d argument%s\n", name, commands[i].args,
+                    commands[i].args == 1 ? "" : "s");
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        if ((ctl.stale && strcmp(name, "get") != 0) || (ctl.ttl_s && strcmp(name, "put") != 0)) {
+            fprintf(stderr, "raftctl: --stale goes with get, --ttl with put\n");
+            return EXIT_USAGE;
+        }
+        struct lum_err err = {{0}};
+        if (lum_client_open(ctl.cluster, ctl.timeout_ms, &ctl.client, &err) != 0) {
+            fprintf(stderr, "raftctl: --cluster: %s\n", err.msg);
+            return EXIT_USAGE;
+        }
+        int rv = commands[i].fn(&ctl, argv + optind + 1);
+        lum_client_close(ctl.client);
+        return rv;
+    }
+    fprintf(stderr, "raftctl: unknown command \"%s\"\n", name);
+    usage(stderr);
+    return EXIT_USAGE;
+}
