@@ -1,0 +1,175 @@
+/* The server's internal state, shared by the files of src/server/. */
+#ifndef LUMINOUS_SERVER_INT_H
+#define LUMINOUS_SERVER_INT_H
+
+#include <stddef.h>
+
+#include "luminous/fsm.h"
+#include "luminous/io.h"
+#include "luminous/server.h"
+#include "luminous/storage.h"
+
+#define SERVER_CONTAINER_OF(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+#define SERVER_PEER_OUT_MAX   (64u << 20) /* queued bytes to one peer before we drop   */
+#define SERVER_CLIENT_OUT_MAX (8u << 20)  /* queued answers to a client before we cut it */
+#define SERVER_INBOUND_MAX    (4 * RAFT_MEMBERS_MAX)
+#define SERVER_BACKOFF_MIN_MS 50u
+#define SERVER_BACKOFF_MAX_MS 2000u
+#define SERVER_HOUSEKEEPING_MS 100u
+#define SERVER_QUERY_INLINE   64u         /* query bytes kept without an allocation     */
+
+/* ---- peers (peers.c) ------------------------------------------------------------------------
+ * Each pair of servers uses two TCP connections: each side dials the other and only
+ * writes on the connection it dialed, and only reads on the ones it accepted. */
+struct peer {
+    struct server *srv;
+    const struct server_member *member;
+    struct conn out;
+    bool     connecting;      /* connect() in progress                   */
+    bool     ready;           /* connected and hello sent                */
+    uint64_t retry_at_ms;     /* next dial, monotonic                    */
+    uint32_t backoff_ms;
+    uint64_t dropped;         /* messages dropped: not connected or full */
+};
+
+struct inbound {
+    struct server *srv;
+    struct conn conn;
+    bool     hello_done;
+    uint64_t node_id;
+    char     name[64];
+};
+
+int  peers_init(struct server *s, struct lum_err *err);
+void peers_close(struct server *s);
+void peers_send(struct server *s, const struct raft_msg *m);
+void peers_flush(struct server *s);
+void peers_maintain(struct server *s);      /* dial / redial with backoff */
+void peers_on_accept(struct loop_watch *w, uint32_t events);
+
+/* ---- clients (clients.c) -------------------------------------------------------------------- */
+
+struct client {
+    struct server *srv;
+    struct conn conn;
+    uint32_t slot, gen;
+    uint32_t pending;   /* requests waiting on the log or a read barrier */
+    bool     dirty;     /* has answers queued: listed in server.dirty_clients */
+    char     name[64];
+};
+
+int  clients_init(struct server *s, struct lum_err *err);
+void clients_close(struct server *s);
+void clients_on_accept(struct loop_watch *w, uint32_t events);
+void clients_flush(struct server *s);
+/* The client in slot with generation gen, if it is still connected. */
+struct client *clients_get(struct server *s, uint32_t slot, uint32_t gen);
+void clients_respond(struct server *s, struct client *c, const struct wire_response *rs);
+/* Fills the redirect fields of rs with the leader we know, if any. */
+void clients_leader_hint(struct server *s, struct wire_response *rs);
+
+/* ---- requests waiting for the log (pending.c) -------------------------------------------------
+ * A write waits for its entry to be applied; a linearizable read first for the core's read
+ * barrier, then for the state machine to reach the barrier's index. Waiting requests sit in
+ * a pool; those waiting on an index also in a min-heap by index. */
+enum pending_kind { PENDING_WRITE = 1, PENDING_READ_BARRIER, PENDING_READ_APPLY };
+
+struct pending {
+    uint8_t  kind;            /* 0: free */
+    uint32_t gen;
+    uint32_t client_slot, client_gen;
+    uint64_t request_id;
+    uint64_t index, term;     /* WRITE: the entry; READ_APPLY: the read index */
+    uint64_t order;           /* FIFO among equal indexes                      */
+    uint32_t query_len;
+    uint8_t  query_inline[SERVER_QUERY_INLINE];
+    uint8_t *query_heap;      /* a longer query, malloc'd                      */
+};
+
+struct pending_pool {
+    struct pending *slots;
+    uint32_t cap, used;
+    uint32_t *free_list, free_count;
+    uint32_t *heap, heap_count;   /* slot numbers, ordered by (index, order) */
+    uint64_t order_next;
+};
+
+int  pending_init(struct pending_pool *p, uint32_t cap);
+void pending_free_all(struct pending_pool *p);
+/* A new request slot or NULL when cap are waiting. */
+struct pending *pending_alloc(struct pending_pool *p, uint32_t *slot_out);
+void pending_release(struct pending_pool *p, uint32_t slot);
+struct pending *pending_get(struct pending_pool *p, uint64_t ctx); /* NULL if stale */
+uint64_t pending_ctx(const struct pending_pool *p, uint32_t slot);
+const uint8_t *pending_query(const struct pending *pd);
+int  pending_set_query(struct pending *pd, const uint8_t *q, uint32_t len);
+void pending_heap_push(struct pending_pool *p, uint32_t slot);
+/* The slot with the lowest index if that index is <= upto; removed from the heap. */
+bool pending_heap_pop_upto(struct pending_pool *p, uint64_t upto, uint32_t *slot_out);
+
+/* ---- client sessions (session.c): at-most-once writes (thesis §6.3) ---------------------------
+ * Part of the replicated state: every server applies the same entries to its table, so
+ * eviction (least recently used, by apply order) is the same everywhere. */
+#define SESSION_DATA_MAX 16u
+
+struct session {
+    uint64_t client_id, seq;
+    int32_t  code;
+    uint8_t  data_len;
+    uint8_t  data[SESSION_DATA_MAX];
+    uint32_t lru_prev, lru_next;  /* slot numbers; UINT32_MAX ends */
+};
+
+struct session_table {
+    struct session *slots;
+    uint32_t *index;              /* open addressing: slot+1, 0 empty */
+    uint32_t cap, index_cap, count;
+    uint32_t lru_head, lru_tail;  /* head: most recent */
+};
+
+int  session_init(struct session_table *t, uint32_t cap);
+void session_free(struct session_table *t);
+struct session *session_find(struct session_table *t, uint64_t client_id);
+/* Records the answer to (client_id, seq), evicting the least recently used if full. An
+ * answer's data is kept only up to SESSION_DATA_MAX bytes (a retry gets the code alone). */
+void session_record(struct session_table *t, uint64_t client_id, uint64_t seq,
+                    const struct lum_result *res);
+
+/* ---- the server ---------------------------------------------------------------------------------- */
+
+struct server {
+    struct server_config cfg;
+    struct loop loop;
+    struct raft *raft;
+    struct storage *storage;
+    struct raft_log_store log_store;
+    const struct lum_fsm_ops *fsm_ops;
+    void *fsm;
+    struct session_table sessions;
+    struct pending_pool pending;
+
+    struct loop_watch timer, signals, peer_listen, client_listen;
+    struct peer peers[RAFT_MEMBERS_MAX];
+    uint32_t n_peers;
+    struct inbound *inbound[SERVER_INBOUND_MAX];
+    struct client **clients;      /* max_clients slots */
+    uint32_t clients_count, client_gen;
+    uint32_t *dirty_clients, dirty_count; /* slots with queued answers */
+
+    struct raft_entry *decode_entries; /* WIRE_BATCH_MAX: one append's entries, decoded */
+    struct raft_entry propose_entry;   /* building a proposal                 */
+    uint64_t last_housekeeping_ms;
+    uint64_t last_leader_id;           /* for the "leader is now" log line    */
+    uint8_t  last_role;
+    int      exit_code;
+};
+
+/* server.c */
+int  server_propose(struct server *s, uint16_t type, uint64_t client_id, uint64_t seq,
+                    const void *body, uint32_t len, uint64_t *index_out);
+const struct server_member *server_member(const struct server *s, uint64_t id);
+void server_fill_status(struct server *s, struct wire_status *st);
+
+#endif
