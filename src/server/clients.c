@@ -1,0 +1,299 @@
+/* Client connections: decode requests, turn writes into proposals and linearizable reads
+ * into read barriers, answer stale reads and status at once. Followers answer writes and
+ * linearizable reads with NOT_LEADER and the leader's address; the client follows it. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "server_int.h"
+
+#define CLIENT_STATUS_SIZE_MAX (32u * 1024)
+
+int clients_init(struct server *s, struct lum_err *err)
+{
+    s->clients = calloc(s->cfg.max_clients, sizeof *s->clients);
+    s->dirty_clients = calloc(s->cfg.max_clients, sizeof *s->dirty_clients);
+    if (!s->clients || !s->dirty_clients) {
+        lum_errf(err, "out of memory for %u client slots", s->cfg.max_clients);
+        return -LUM_ENOMEM;
+    }
+    return 0;
+}
+
+static void client_close(struct server *s, struct client *c)
+{
+    s->clients[c->slot] = NULL;
+    s->clients_count--;
+    conn_close(&c->conn);
+    free(c);
+}
+
+void clients_close(struct server *s)
+{
+    for (uint32_t i = 0; s->clients && i < s->cfg.max_clients; i++)
+        if (s->clients[i])
+            client_close(s, s->clients[i]);
+    free(s->clients);
+    free(s->dirty_clients);
+    s->clients = NULL;
+    s->dirty_clients = NULL;
+}
+
+struct client *clients_get(struct server *s, uint32_t slot, uint32_t gen)
+{
+    if (slot >= s->cfg.max_clients || !s->clients[slot] || s->clients[slot]->gen != gen)
+        return NULL;
+    return s->clients[slot];
+}
+
+void clients_leader_hint(struct server *s, struct wire_response *rs)
+{
+    struct raft_status st;
+    raft_status(s->raft, &st);
+    const struct server_member *m = st.leader_id ? server_member(s, st.leader_id) : NULL;
+    rs->leader_id = st.leader_id;
+    if (m) {
+        rs->leader_addr = m->client_addr;
+        rs->leader_addr_len = (uint16_t)strlen(m->client_addr);
+    }
+}
+
+/* Answers leave in one write per client per loop turn (clients_flush). */
+static void clients_mark_dirty(struct server *s, struct client *c)
+{
+    if (c->dirty)
+        return;
+    if (s->dirty_count == s->cfg.max_clients) { /* slots reused within a turn: rare */
+        if (conn_flush(&c->conn) != 0)
+            conn_close(&c->conn);
+        return;
+    }
+    c->dirty = true;
+    s->dirty_clients[s->dirty_count++] = c->slot;
+}
+
+void clients_respond(struct server *s, struct client *c, const struct wire_response *rs)
+{
+    if (!conn_is_open(&c->conn))
+        return; /* cut off for not reading; freed at the next flush */
+    size_t cap = 64 + (size_t)rs->leader_addr_len + rs->data_len;
+    uint8_t *buf = conn_reserve(&c->conn, cap);
+    if (!buf) {
+        lum_warn("client %s: not reading its answers, closing", c->name);
+        conn_close(&c->conn);
+        clients_mark_dirty(s, c); /* the flush frees it */
+        return;
+    }
+    int n = wire_encode_response(buf, cap, rs);
+    LUM_ASSERT(n > 0);
+    conn_commit(&c->conn, (size_t)n);
+    clients_mark_dirty(s, c);
+}
+
+static void client_error(struct server *s, struct client *c, uint64_t request_id, int status)
+{
+    struct wire_response rs = {.request_id = request_id, .status = status};
+    if (status == -LUM_ENOTLEADER)
+        clients_leader_hint(s, &rs);
+    clients_respond(s, c, &rs);
+}
+
+static void client_command(struct server *s, struct client *c, const struct wire_request *rq)
+{
+    if (rq->entry_type < RAFT_ENTRY_APP_MIN) {
+        client_error(s, c, rq->request_id, -LUM_EINVAL);
+        return;
+    }
+    uint32_t slot;
+    struct pending *pd = pending_alloc(&s->pending, &slot);
+    if (!pd) {
+        client_error(s, c, rq->request_id, -LUM_EBUSY);
+        return;
+    }
+    uint64_t index;
+    int rv = server_propose(s, rq->entry_type, rq->client_id, rq->seq, rq->body,
+                            rq->body_len, &index);
+    if (rv != 0) {
+        pending_release(&s->pending, slot);
+        client_error(s, c, rq->request_id, rv);
+        return;
+    }
+    struct raft_status st;
+    raft_status(s->raft, &st);
+    pd->kind = PENDING_WRITE;
+    pd->client_slot = c->slot;
+    pd->client_gen = c->gen;
+    pd->request_id = rq->request_id;
+    pd->index = index;
+    pd->term = st.term;
+    pending_heap_push(&s->pending, slot);
+    c->pending++;
+}
+
+static void client_query(struct server *s, struct client *c, const struct wire_request *rq)
+{
+    if (rq->flags & WIRE_FLAG_STALE) {
+        struct lum_result res = {0};
+        int rv = s->fsm_ops->query(s->fsm, rq->body, rq->body_len, clock_wall_ms(), &res);
+        struct wire_response rs = {.request_id = rq->request_id, .status = rv,
+                                   .code = res.code, .data = res.data, .data_len = res.len};
+        clients_respond(s, c, &rs);
+        return;
+    }
+    uint32_t slot;
+    struct pending *pd = pending_alloc(&s->pending, &slot);
+    if (!pd) {
+        client_error(s, c, rq->request_id, -LUM_EBUSY);
+        return;
+    }
+    int rv = pending_set_query(pd, rq->body, rq->body_len);
+    if (rv == 0)
+        rv = raft_read_index(s->raft, pending_ctx(&s->pending, slot));
+    if (rv != 0) {
+        pending_release(&s->pending, slot);
+        client_error(s, c, rq->request_id, rv);
+        return;
+    }
+    pd->kind = PENDING_READ_BARRIER;
+    pd->client_slot = c->slot;
+    pd->client_gen = c->gen;
+    pd->request_id = rq->request_id;
+    c->pending++;
+}
+
+static void client_status(struct server *s, struct client *c, const struct wire_request *rq)
+{
+    struct wire_status *st = calloc(1, sizeof *st);
+    if (!st) {
+        client_error(s, c, rq->request_id, -LUM_ENOMEM);
+        return;
+    }
+    server_fill_status(s, st);
+    st->request_id = rq->request_id;
+    uint8_t *buf = conn_reserve(&c->conn, CLIENT_STATUS_SIZE_MAX);
+    int n = buf ? wire_encode_status(buf, CLIENT_STATUS_SIZE_MAX, st) : -LUM_ENOMEM;
+    if (n > 0) {
+        conn_commit(&c->conn, (size_t)n);
+        clients_mark_dirty(s, c);
+    }
+    free(st);
+}
+
+static int client_on_frame(struct server *s, struct client *c, const struct wire_frame *f)
+{
+    struct wire_request rq;
+    int rv = f->type == WIRE_CLIENT_REQUEST ? wire_decode_request(f, &rq) : -LUM_EMALFORMED;
+    if (rv != 0) {
+        lum_warn("client %s: malformed request (%s), closing", c->name, lum_strerror(rv));
+        return rv;
+    }
+    if (c->pending >= s->cfg.max_pending) {
+        client_error(s, c, rq.request_id, -LUM_EBUSY);
+        return 0;
+    }
+    switch (rq.op) {
+    case WIRE_OP_COMMAND:
+        client_command(s, c, &rq);
+        break;
+    case WIRE_OP_QUERY:
+        client_query(s, c, &rq);
+        break;
+    case WIRE_OP_STATUS:
+        client_status(s, c, &rq);
+        break;
+    default:
+        client_error(s, c, rq.request_id, -LUM_EINVAL);
+        break;
+    }
+    return 0;
+}
+
+static void client_on_event(struct loop_watch *w, uint32_t events)
+{
+    struct client *c = SERVER_CONTAINER_OF(w, struct client, conn.watch);
+    struct server *s = c->srv;
+    if ((events & EPOLLOUT) && conn_flush(&c->conn) != 0) {
+        client_close(s, c);
+        return;
+    }
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        return;
+    int rv = conn_read(&c->conn);
+    if (rv == -LUM_EAGAIN)
+        return;
+    if (rv < 0 && rv != -LUM_ETOOBIG) {
+        client_close(s, c);
+        return;
+    }
+    for (;;) {
+        struct buf *b = &c->conn.in;
+        struct wire_frame f;
+        int fr = wire_frame_peek(b->data + b->pos, b->last - b->pos, WIRE_FRAME_MAX, &f);
+        if (fr == -LUM_EAGAIN)
+            break;
+        if (fr != 0) {
+            lum_warn("client %s: bad frame (%s), closing", c->name, lum_strerror(fr));
+            client_close(s, c);
+            return;
+        }
+        if (client_on_frame(s, c, &f) != 0 || !conn_is_open(&c->conn)) {
+            client_close(s, c);
+            return;
+        }
+        conn_consume(&c->conn, f.size);
+    }
+}
+
+void clients_on_accept(struct loop_watch *w, uint32_t events)
+{
+    struct server *s = SERVER_CONTAINER_OF(w, struct server, client_listen);
+    (void)events;
+    for (;;) {
+        struct lum_err err;
+        int fd = net_accept(w->fd, &err);
+        if (fd == -LUM_EAGAIN)
+            return;
+        if (fd < 0) {
+            lum_warn("%s", err.msg);
+            return;
+        }
+        if (s->clients_count >= s->cfg.max_clients) {
+            lum_warn("max_clients (%u) reached, refusing a connection", s->cfg.max_clients);
+            close(fd);
+            continue;
+        }
+        uint32_t slot = 0;
+        while (s->clients[slot])
+            slot++;
+        struct client *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->srv = s;
+        c->slot = slot;
+        c->gen = ++s->client_gen;
+        net_peer_name(fd, c->name, sizeof c->name);
+        if (conn_open(&c->conn, &s->loop, fd, client_on_event, WIRE_FRAME_MAX,
+                      SERVER_CLIENT_OUT_MAX) != 0) {
+            free(c);
+            continue;
+        }
+        s->clients[slot] = c;
+        s->clients_count++;
+    }
+}
+
+void clients_flush(struct server *s)
+{
+    for (uint32_t i = 0; i < s->dirty_count; i++) {
+        struct client *c = s->clients[s->dirty_clients[i]];
+        if (!c)
+            continue; /* closed since */
+        c->dirty = false;
+        if (!conn_is_open(&c->conn) || conn_flush(&c->conn) != 0)
+            client_close(s, c);
+    }
+    s->dirty_count = 0;
+}
