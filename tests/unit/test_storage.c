@@ -13,7 +13,11 @@
 static char *dir;
 
 static void setup(void) { dir = storage_test_mkdtemp(); }
-static void teardown(void) { storage_test_rmdir(dir); }
+static void teardown(void)
+{
+    storage_test_rmdir(dir);
+    dir = NULL;
+}
 
 TestSuite(storage, .init = setup, .fini = teardown);
 
@@ -198,6 +202,7 @@ Test(storage, exits_when_fdatasync_fails, .exit_code = 1)
     storage_close(st);
     cr_assert_eq(storage_open(dir, &o, &st, &boot, &err), 0, "%s", err.msg);
     cr_assert_eq(storage_append(st, es + 1, 1, &err), 0, "%s", err.msg);
+    atexit(teardown); /* .fini does not run after exit() */
     storage_sync(st); /* exits */
     cr_assert_fail("storage_sync returned after a failed fdatasync");
 }
