@@ -1,5 +1,6 @@
 # Luminous build. Sources are found by folder: src/<layer>/*.c go into libluminous.a,
-# tests/unit/test_*.c each become one Criterion binary, tests/sim/*.c the simulator.
+# tests/unit/test_*.c each become one Criterion binary, tests/sim/*.c the simulator,
+# tests/cluster/*.c one Criterion binary of process-level tests (real raftsrv processes).
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -MMD -MP $(SAN)
@@ -15,6 +16,9 @@ UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_HELP  := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 UNIT_HOBJS := $(UNIT_HELP:%.c=$(BUILD)/%.o)
+CLUSTER_SRCS := $(sort $(wildcard tests/cluster/*.c))
+CLUSTER_OBJS := $(CLUSTER_SRCS:%.c=$(BUILD)/%.o)
+CLUSTER_BIN  := $(BUILD)/tests/cluster/test_cluster
 
 SEEDS ?= 1-500
 NODES ?= 3 5
@@ -51,11 +55,16 @@ $(BUILD)/raftctl: $(BUILD)/tools/raftctl.o $(BUILD)/libluminous.a
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJS) $(BUILD)/libluminous.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion
 
-# Tests, cheapest first: the core's purity, unit tests, then the simulator.
-test: deps all $(UNIT_BINS) check-core
+$(CLUSTER_BIN): $(CLUSTER_OBJS) $(BUILD)/libluminous.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lpthread
+
+# Tests, cheapest first: the core's purity, unit tests, the simulator, then real processes
+# (one at a time: each test runs a CPU-heavy cluster).
+test: deps all $(UNIT_BINS) $(CLUSTER_BIN) check-core
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done
 	@set -e; for n in $(NODES); do echo "== sim --seeds $(SEEDS) --nodes $$n"; \
 	    $(BUILD)/sim --seeds $(SEEDS) --nodes $$n; done
+	@echo "== $(CLUSTER_BIN)"; LUMINOUS_BIN_DIR=$(BUILD) $(CLUSTER_BIN) --jobs 1
 
 unit: deps $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do $$t; done
@@ -95,4 +104,5 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(UNIT_HOBJS:.o=.d) \
+         $(CLUSTER_OBJS:.o=.d) \
          $(BUILD)/src/raftsrv.d $(BUILD)/tools/raftctl.d

@@ -20,7 +20,21 @@
  * Query:
  *   KV_GET     u8 op | u16 klen | key                 -> value bytes
  * A PUT with ttl_ms expires at (command time_ms + ttl_ms); an expired key is invisible to
- * queries at once and removed by the EXPIRE entry the leader proposes for it. */
+ * queries at once and removed by the EXPIRE entry the leader proposes for it.
+ *
+ * Answers (lum_result.code; apply answers carry no data): PUT: KV_OK (a PUT without ttl
+ * clears an expiry). DEL: KV_OK, or KV_NOT_FOUND if missing or expired (it is removed
+ * then). CAS: KV_OK if the key exists, is not expired at the command's time_ms and its
+ * value equals old byte for byte (the key keeps its expiry), else KV_MISMATCH. EXPIRE:
+ * KV_OK (deleted), KV_NOT_FOUND, or KV_MISMATCH (the key has another expiry or none).
+ * GET: KV_OK with the value, or KV_NOT_FOUND (also when expiry <= now_ms). A body that is
+ * not exactly as long as its lengths say, a klen of 0 or > KV_KEY_MAX, an EXPIRE of
+ * expiry 0, a ttl that overflows, or an unknown type or op: KV_BAD_REQUEST, and nothing
+ * changes.
+ * Housekeeping proposes at most 256 EXPIREs per call and proposes one again only if it is
+ * still not applied 5 s later; propose() must not apply the entry before returning.
+ * snapshot_load() refuses a truncated or damaged stream with -LUM_ECORRUPT (another
+ * format version: -LUM_EVERSION) and then keeps the state it had. */
 enum kv_entry_type { KV_PUT = 64, KV_DEL, KV_CAS, KV_EXPIRE };
 enum kv_query_op { KV_GET = 1 };
 enum kv_code { KV_OK = 0, KV_NOT_FOUND = 1, KV_MISMATCH = 2, KV_BAD_REQUEST = 3 };
@@ -42,8 +56,10 @@ int kv_encode_get(uint8_t *buf, size_t cap, const void *key, size_t klen);
 extern const struct lum_fsm_ops kv_fsm_ops;
 
 /* ---- the counter machine -------------------------------------------------------------------
- *   COUNTER_ADD  i64 delta   -> the new value (8 bytes, little-endian)
- *   query (any body)         -> the value */
+ *   COUNTER_ADD  i64 delta   -> the new value (8 bytes, little-endian); wraps on overflow
+ *   query (any body)         -> the value
+ * Another body length or entry type answers KV_BAD_REQUEST. A damaged snapshot is refused
+ * with -LUM_ECORRUPT and the value kept. */
 enum counter_entry_type { COUNTER_ADD = 64 };
 extern const struct lum_fsm_ops counter_fsm_ops;
 

@@ -251,6 +251,8 @@ size_t kv_table_array_bytes(const struct kv_table *t)
 /* Every item in the current array hashes below every item still in the old one (see
  * struct kv_table), so the current array's buckets, then the old array's unmoved ones,
  * are in (hash, key) order. */
+#define KV_TABLE_ITER_PREFETCH 8u /* buckets ahead */
+
 void kv_table_iter_init(struct kv_table_iter *it, const struct kv_table *t)
 {
     it->t = t;
@@ -274,6 +276,9 @@ struct kv_item *kv_table_iter_next(struct kv_table_iter *it)
         size_t n = (size_t)1 << (it->phase == 0 ? t->bits : t->old_bits);
         if (++it->bucket < n) {
             it->item = b[it->bucket];
+            /* a walk is a stream of cache misses, one per item: start those ahead */
+            if (it->bucket + KV_TABLE_ITER_PREFETCH < n)
+                __builtin_prefetch(b[it->bucket + KV_TABLE_ITER_PREFETCH]); /* NULL is fine */
             continue;
         }
         if (it->phase == 0 && t->old) {

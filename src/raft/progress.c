@@ -8,7 +8,7 @@ void progress_reset(struct progress *pr, uint64_t id, uint64_t next_index)
     pr->match_index = 0;
     pr->next_index = next_index;
     pr->state = PROGRESS_PROBE;
-    pr->probe_sent = false;
+    pr->probe_sent = pr->append_due = false;
     pr->recent_active = true; /* a new leader gives everyone a full timeout */
     pr->voted = pr->granted = false;
     pr->read_acked = 0;

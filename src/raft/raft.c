@@ -400,10 +400,13 @@ bool raft_ready(struct raft *r, struct raft_ready *rd)
     }
     rd->msgs_now = r->out_now.msgs;
     rd->n_msgs_now = r->out_now.count;
-    /* SCRATCH FIX: acks promise durability of every entry appended so far */
-    bool all_entries = r->log.stable_index + rd->n_entries == r->log.last_index;
-    rd->msgs = all_entries ? r->out_after.msgs : NULL;
-    rd->n_msgs = all_entries ? r->out_after.count : 0;
+    /* msgs promise that everything appended so far is durable. Undurable entries that
+     * wrap around the ring take two batches: hold msgs back until the one that persists
+     * the last of them. (Found by the simulator, seed 1 with the held-back rule removed.) */
+    if (r->log.stable_index + rd->n_entries == r->log.last_index) {
+        rd->msgs = r->out_after.msgs;
+        rd->n_msgs = r->out_after.count;
+    }
     rd->reads = r->reads_out;
     rd->n_reads = r->reads_out_count;
     r->ready_pending = rd->hard_state_changed || rd->n_entries || rd->n_committed ||
@@ -425,7 +428,7 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
         r->applied_index += rd->n_committed;
     }
     r->out_now.count = 0;
-    if (rd->n_msgs == r->out_after.count)
+    if (rd->msgs)
         r->out_after.count = 0;
     r->reads_out_count = 0;
     r->ready_pending = false;

@@ -90,6 +90,7 @@ struct progress {
     uint64_t match_index, next_index;
     uint8_t  state;          /* enum progress_state                                   */
     bool     probe_sent;     /* PROBE: an append is out; wait for its answer           */
+    bool     append_due;     /* send an append at the next flush, even an empty one   */
     bool     recent_active;  /* heard from it since the last check-quorum             */
     bool     voted, granted; /* candidate: it answered, and how                       */
     uint64_t read_acked;     /* highest read-index round it has acknowledged          */

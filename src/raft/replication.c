@@ -71,7 +71,8 @@ static void replication_send_appends(struct raft *r, struct progress *pr)
                                 r->cfg.max_batch, &ents);
             RAFT_ASSERT(got > 0);
             n = (uint32_t)got;
-        } else if (pr->state == PROGRESS_REPLICATE && pr->commit_sent >= r->commit_index) {
+        } else if (pr->state == PROGRESS_REPLICATE && pr->commit_sent >= r->commit_index &&
+                   !pr->append_due) {
             return; /* up to date, and knows our commit index */
         }
         struct raft_msg m = {
@@ -83,6 +84,7 @@ static void replication_send_appends(struct raft *r, struct progress *pr)
         };
         raft_send(r, &m);
         pr->commit_sent = r->commit_index;
+        pr->append_due = false;
         if (pr->state == PROGRESS_PROBE) {
             pr->probe_sent = true;
             return;
@@ -285,12 +287,14 @@ void replication_on_heartbeat_response(struct raft *r, const struct raft_msg *m)
         return;
     if (m->heartbeat_resp.ctx > pr->read_acked && m->heartbeat_resp.ctx <= r->read_round)
         pr->read_acked = m->heartbeat_resp.ctx;
-    /* It is alive: whatever we were waiting for from it may have been lost. */
+    /* It is alive: whatever we were waiting for from it may have been lost. If it is
+     * behind, an append must go out even if it carries nothing: its answer, or refusal,
+     * resynchronizes the pipe (an append refused after a later ack was taken for stale
+     * would otherwise stall it; simulator seed 50). */
     pr->probe_sent = false;
-    if (pr->state == PROGRESS_REPLICATE && pr->match_index < r->log.last_index) {
-        if (inflights_full(&pr->inflight))
+    if (pr->match_index < r->log.last_index) {
+        if (pr->state == PROGRESS_REPLICATE && inflights_full(&pr->inflight))
             inflights_free_first(&pr->inflight);
-        else if (pr->next_index > pr->match_index + 1)
-            progress_become_probe(pr); /* SCRATCH FIX: resync whenever behind */
+        pr->append_due = true;
     }
 }

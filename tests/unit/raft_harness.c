@@ -481,6 +481,8 @@ struct harness_node *harness_cluster_node(struct harness_cluster *c, uint64_t id
 /* Moves what node n has to send into the network queue (ownership of entries included). */
 static void harness_cluster_collect(struct harness_cluster *c, struct harness_node *n)
 {
+    if (n->out_count == 0)
+        return;
     uint64_t cap = c->queue_cap;
     c->queue = harness_grow(c->queue, &cap, (uint64_t)c->queue_count + n->out_count,
                             sizeof *c->queue);

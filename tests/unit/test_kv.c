@@ -295,7 +295,8 @@ static uint32_t kv_apply_proposals(uint64_t time_ms)
 static bool kv_proposed(const char *key)
 {
     for (uint32_t i = 0; i < proposals.count; i++)
-        if (proposals.len[i] == 10 + strlen(key) && memcmp(proposals.body[i] + 10, key, strlen(key)) == 0)
+        if (proposals.len[i] == 10 + strlen(key) &&
+            memcmp(proposals.body[i] + 10, key, strlen(key)) == 0)
             return true;
     return false;
 }
@@ -459,9 +460,9 @@ static void kv_expect_every_truncation_refused(uint16_t type, const uint8_t *bod
     kv_test_buf_free(&after);
 }
 
+/* A test's .init runs after its suite's (kv_setup), which created kv. */
 static void kv_malformed_setup(void)
 {
-    kv_setup();
     kv_test_put(kv, 1000, "key", "value", 0);
     kv_test_put(kv, 1000, "ttl", "value", 100);
 }
@@ -525,7 +526,8 @@ Test(kv_malformed, lengths_that_disagree_with_the_body_answer_bad_request,
     kv_test_buf_free(&after);
 }
 
-Test(kv_malformed, an_empty_or_too_long_key_answers_bad_request, .init = kv_malformed_setup)
+Test(kv_malformed, an_empty_or_too_long_key_answers_bad_request,
+     .init = kv_malformed_setup)
 {
     static uint8_t body[LUM_COMMAND_BODY_MAX];
     struct kv_test_buf before = kv_test_save(&kv_fsm_ops, kv);

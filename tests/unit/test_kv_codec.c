@@ -78,7 +78,8 @@ Test(kv_encode, put_writes_the_documented_layout)
 
 Test(kv_encode, put_accepts_exactly_the_largest_key_and_data)
 {
-    cr_assert_eq(kv_encode_put(buf, sizeof buf, big, KV_KEY_MAX, big, KV_PUT_DATA_MAX - KV_KEY_MAX, 0),
+    const size_t vmax = KV_PUT_DATA_MAX - KV_KEY_MAX;
+    cr_assert_eq(kv_encode_put(buf, sizeof buf, big, KV_KEY_MAX, big, vmax, 0),
                  (int)LUM_COMMAND_BODY_MAX);
     cr_assert_eq(kv_encode_put(buf, sizeof buf, big, 1, big, KV_PUT_DATA_MAX - 1, 0),
                  (int)LUM_COMMAND_BODY_MAX);
@@ -89,7 +90,8 @@ Test(kv_encode, put_accepts_exactly_the_largest_key_and_data)
 Test(kv_encode, put_refuses_a_long_key_too_much_data_an_empty_key_or_a_small_buffer)
 {
     cr_assert_eq(kv_encode_put(buf, sizeof buf, big, KV_KEY_MAX + 1, "v", 1, 0), -LUM_ETOOBIG);
-    cr_assert_eq(kv_encode_put(buf, sizeof buf, big, KV_KEY_MAX, big, KV_PUT_DATA_MAX - KV_KEY_MAX + 1, 0),
+    const size_t vmax = KV_PUT_DATA_MAX - KV_KEY_MAX;
+    cr_assert_eq(kv_encode_put(buf, sizeof buf, big, KV_KEY_MAX, big, vmax + 1, 0),
                  -LUM_ETOOBIG);
     cr_assert_eq(kv_encode_put(buf, sizeof buf, big, 1, big, KV_PUT_DATA_MAX, 0), -LUM_ETOOBIG);
     cr_assert_eq(kv_encode_put(buf, sizeof buf, big, 1, big, SIZE_MAX, 0), -LUM_ETOOBIG);
@@ -117,9 +119,10 @@ Test(kv_encode, cas_writes_the_layout_and_accepts_exactly_a_full_body)
     cr_assert_eq(lum_get_u32(buf + 6), 4);
     cr_assert(memcmp(buf + 10, "koldnew!", 8) == 0);
     size_t room = LUM_COMMAND_BODY_MAX - 10 - KV_KEY_MAX;
-    cr_assert_eq(kv_encode_cas(buf, sizeof buf, big, KV_KEY_MAX, big, room / 2, big, room - room / 2),
+    size_t half = room / 2, rest = room - room / 2;
+    cr_assert_eq(kv_encode_cas(buf, sizeof buf, big, KV_KEY_MAX, big, half, big, rest),
                  (int)LUM_COMMAND_BODY_MAX);
-    cr_assert_eq(kv_encode_cas(buf, sizeof buf, big, KV_KEY_MAX, big, room / 2, big, room - room / 2 + 1),
+    cr_assert_eq(kv_encode_cas(buf, sizeof buf, big, KV_KEY_MAX, big, half, big, rest + 1),
                  -LUM_ETOOBIG);
     cr_assert_eq(kv_encode_cas(buf, sizeof buf, big, KV_KEY_MAX + 1, "a", 1, "b", 1), -LUM_ETOOBIG);
     cr_assert_eq(kv_encode_cas(buf, sizeof buf, big, 1, big, SIZE_MAX, big, 2), -LUM_ETOOBIG);

@@ -1,0 +1,144 @@
+/* The process-level test harness: real raftsrv processes on loopback, each with its own
+ * config, data dir and log file in a temp dir of the test; free ports picked by the test;
+ * kill -9 / SIGTERM / restart; bounded polling; raftctl runs with their exit codes.
+ *
+ * One cluster per test (Criterion runs each test in a process of its own). A cluster made by
+ * cluster_create() is torn down by cluster_fini(), the suites' .fini: every process it
+ * started is killed and reaped, its clients closed, its temp dir removed. A test that does
+ * not reach cluster_passed() gets the tail of every node's log on stderr first. Processes
+ * are also killed at exit and on SIGINT/SIGTERM/SIGHUP of the test, and die with it
+ * (PR_SET_PDEATHSIG) if it is killed outright, e.g. by a Criterion timeout.
+ *
+ * Threads: start, stop and kill nodes from the test's main thread only (the death signal
+ * follows the thread that forked). Clients may be used from any thread, one per thread. */
+#ifndef LUMINOUS_TESTS_CLUSTER_HARNESS_H
+#define LUMINOUS_TESTS_CLUSTER_HARNESS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "luminous/client.h"
+#include "luminous/wire.h"
+
+#define CLUSTER_NODES_MAX   5u
+#define CLUSTER_CLIENTS_MAX 32u
+#define CLUSTER_WAIT_MS     30000u  /* any condition we poll for: generous, a loaded 2-core box */
+#define CLUSTER_POLL_MS     20u     /* between two polls                                        */
+#define CLUSTER_CLIENT_MS   5000u   /* one client call's deadline, redirects and retries included */
+#define CLUSTER_RUN_OUT_MAX 16384u  /* bytes of a child's stdout / stderr kept                  */
+#define CLUSTER_LOG_TAIL    30u     /* log lines shown per node when a test fails               */
+
+/* Every test file uses these; tests end with cluster_passed(). */
+#define CLUSTER_SUITE(name) TestSuite(name, .fini = cluster_fini, .timeout = 150)
+
+struct cluster_node {
+    uint64_t id;                      /* 1..n                                              */
+    uint16_t peer_port, client_port;
+    char     peer_addr[32], client_addr[32];
+    char     conf_path[PATH_MAX], log_path[PATH_MAX], data_dir[PATH_MAX];
+    pid_t    pid;                     /* 0 when not running                                */
+    int      starts;                  /* how many times started                            */
+    int      wait_status;             /* of the last exit, from waitpid()                  */
+};
+
+struct cluster {
+    char     dir[64];                 /* mkdtemp; everything of the test lives here        */
+    char     bin_dir[PATH_MAX];       /* $LUMINOUS_BIN_DIR, default "build"                */
+    uint32_t n;
+    struct cluster_node nodes[CLUSTER_NODES_MAX];
+    char     clients_list[CLUSTER_NODES_MAX * 32]; /* "127.0.0.1:P1,127.0.0.1:P2,..."  */
+    struct lum_client *clients[CLUSTER_CLIENTS_MAX];
+    uint32_t clients_count;
+    bool     passed;
+};
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+/* A temp dir and n nodes' configs (not started; n may be 0 for a bare workspace). extra is
+ * appended to every config (e.g. "state_machine = counter\n"), may be NULL. */
+struct cluster *cluster_create(uint32_t n, const char *extra);
+/* cluster_create + start every node + wait for a leader. Returns the cluster. */
+struct cluster *cluster_up(uint32_t n, const char *extra);
+/* The .fini of every suite: tears down the test's cluster, if any. */
+void cluster_fini(void);
+/* Marks the test as having reached its end (no log dump at teardown). */
+void cluster_passed(void);
+
+/* ---- nodes (i is 0-based: node id i+1) ------------------------------------------------------ */
+
+void cluster_start(struct cluster *c, uint32_t i);
+void cluster_start_all(struct cluster *c);
+/* kill -9 and reap. */
+void cluster_kill(struct cluster *c, uint32_t i);
+/* kill -9 every running node first, then reap them: they die together. */
+void cluster_kill_all(struct cluster *c);
+/* SIGTERM and wait (bounded) for the exit; returns the wait status. */
+int  cluster_stop(struct cluster *c, uint32_t i);
+/* Fails the test (with logs) if a node we started has exited on its own. */
+void cluster_check_alive(struct cluster *c);
+bool cluster_running(struct cluster *c, uint32_t i);
+
+/* ---- observing -------------------------------------------------------------------------------- */
+
+/* Node i's status through the client protocol; 0 or a negated LUM_E* code. */
+int  cluster_status(struct cluster *c, uint32_t i, struct wire_status *out);
+/* Waits until one running node is leader and every other running node follows it; returns
+ * its index. Fails the test after CLUSTER_WAIT_MS. */
+uint32_t cluster_wait_leader(struct cluster *c);
+/* Waits until node i has applied at least index. */
+void cluster_wait_applied(struct cluster *c, uint32_t i, uint64_t index);
+
+/* Bytes in node i's log file now (a position for cluster_log_*). */
+long cluster_log_size(struct cluster *c, uint32_t i);
+/* Whether node i's log, from byte from on, has a line containing needle. */
+bool cluster_log_has(struct cluster *c, uint32_t i, long from, const char *needle);
+/* Waits for such a line; false after CLUSTER_WAIT_MS (the caller asserts). */
+bool cluster_wait_log(struct cluster *c, uint32_t i, long from, const char *needle);
+/* Prints the last CLUSTER_LOG_TAIL lines of every node's log to stderr. */
+void cluster_dump_logs(struct cluster *c);
+
+/* ---- files -------------------------------------------------------------------------------------- */
+
+/* Writes text to dir/name; returns the path (static buffer, one at a time). */
+const char *cluster_write_file(struct cluster *c, const char *name, const char *text);
+/* A free loopback port: bound to 127.0.0.1:0, read, closed. */
+uint16_t cluster_free_port(void);
+/* The pause between two polls of a condition (never a substitute for polling one). */
+void cluster_pause_ms(uint32_t ms);
+
+/* ---- clients ------------------------------------------------------------------------------------ */
+
+/* A client of node i alone (i < c->n), or of every node (i == UINT32_MAX); closed at
+ * teardown. timeout_ms 0: CLUSTER_CLIENT_MS. */
+struct lum_client *cluster_client(struct cluster *c, uint32_t i, uint32_t timeout_ms);
+
+/* Key-value helpers. Each returns the state machine's code (KV_OK, KV_NOT_FOUND, ...) when
+ * the cluster answered with status 0, else the negated LUM_E* code of the call or of the
+ * answer's status. */
+int cluster_kv_put(struct lum_client *cl, const char *key, const char *value);
+int cluster_kv_del(struct lum_client *cl, const char *key);
+int cluster_kv_cas(struct lum_client *cl, const char *key, const char *old, const char *new_value);
+/* value (NUL-terminated, up to cap-1 bytes) is filled on KV_OK. */
+int cluster_kv_get(struct lum_client *cl, const char *key, bool stale, char *value, size_t cap);
+/* Polls a --stale get on node i until it returns value (NULL: until the key is absent). */
+void cluster_wait_stale_value(struct cluster *c, uint32_t i, const char *key, const char *value);
+
+/* ---- child programs ------------------------------------------------------------------------------ */
+
+struct cluster_run {
+    int  exit_code;                   /* the exit status; 128 + signal if killed by one */
+    char out[CLUSTER_RUN_OUT_MAX];    /* stdout, NUL-terminated, truncated               */
+    char err[CLUSTER_RUN_OUT_MAX];    /* stderr, likewise                                */
+};
+
+/* Runs bin_dir/prog with args (NULL-terminated) and waits (bounded by limit_ms, then it is
+ * killed and the test fails). LUMINOUS_CLUSTER is set to env_cluster, or removed if NULL. */
+void cluster_exec(struct cluster *c, struct cluster_run *r, uint32_t limit_ms,
+                  const char *env_cluster, const char *prog, const char *const args[]);
+/* raftctl --cluster <the cluster's client addresses> --timeout 5000 args... (NULL-ended). */
+void cluster_ctl(struct cluster *c, struct cluster_run *r, ...) __attribute__((sentinel));
+
+#endif
