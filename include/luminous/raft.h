@@ -141,7 +141,9 @@ struct raft_hard_state {
     uint64_t voted_for;  /* votedFor in term, 0 for none                 */
 };
 
-/* What was on disk at start: the persisted hard state and the persisted log's bounds. */
+/* What was on disk at start: the persisted hard state and the persisted log's bounds.
+ * hard_state.term may be below the last entry's term (a crash after writing entries but
+ * before the meta): the core then starts at the last entry's term with no vote. */
 struct raft_boot {
     struct raft_hard_state hard_state;
     uint64_t snapshot_index, snapshot_term; /* the log starts after this (0, 0: no snapshot) */
@@ -151,8 +153,9 @@ struct raft_boot {
 
 /* The core's read access to persisted entries that are not in its memory window.
  * The core reads only indexes in (snapshot_index, last persisted index], and never between
- * raft_ready() and raft_advance(). For those indexes the store must answer: an I/O error
- * is the store's to handle (the server logs it and exits). */
+ * raft_ready() and raft_advance() (raft_advance itself may read: the batch is durable
+ * then). For those indexes the store must answer: an I/O error is the store's to handle
+ * (the server logs it and exits). */
 struct raft_log_store {
     void *ctx;
     /* Copies the entry at index into *out. 0, or -RAFT_ECOMPACTED. */
@@ -171,14 +174,17 @@ struct raft_read {
 
 /* Work for the shell, in this order of obligation. Everything here is read-only and points
  * into the core; it stays valid until raft_advance(). Between raft_ready() and
- * raft_advance() the shell must not call any other raft_* function on this instance.
+ * raft_advance() the shell must not call any other raft_* function on this instance, except
+ * raft_destroy() (a crash, in the simulator).
  *
  *  1. msgs_now may be sent at once: they depend on nothing of this batch being durable
  *     (the leader's own appends go out before its fsync, thesis §10.2.1).
  *  2. Persist: if hard_state_changed, the hard state; the entries, after first discarding
  *     every persisted entry with index >= entries[0].index (a conflicting suffix).
  *     Then make both durable (one fdatasync per batch).
- *  3. msgs may be sent only now: votes and acknowledgements that promise durability.
+ *  3. msgs may be sent only now: votes and acknowledgements that promise durability. They
+ *     may be empty while entries are not: when the undurable entries wrap around the
+ *     core's ring they come in two batches, and msgs wait for the second.
  *  4. Apply committed entries in order. Reserved types (< RAFT_ENTRY_APP_MIN) other than
  *     SESSION carry nothing for the state machine.
  *  5. Answer each read once the state machine has applied read.index.
