@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "luminous/client.h"
+#include "luminous/io.h"  /* clock_mono_ms(), for the tests' own polling loops */
 #include "luminous/wire.h"
 
 #define CLUSTER_NODES_MAX   5u

@@ -1054,13 +1054,11 @@ Test(raft_replication, a_lost_append_in_the_middle_of_a_pipeline_is_repaired)
     harness_cluster_free(&c);
 }
 
-/* BUG (reported, not fixed here): a REPLICATE follower whose only in-flight append was lost
- * is never repaired while nothing new is proposed. Its heartbeat answers change nothing
- * (replication_on_heartbeat_response acts only when the inflights are full or empty), and
- * replication_send_appends sends nothing because next_index is already past the log. With the
- * third server down, the entry never commits. Enable once the core resends on a heartbeat
- * answer (etcd sends an empty append at next_index - 1 there). */
-Test(raft_replication, a_lost_last_append_is_repaired_by_heartbeats, .disabled = true)
+/* Regression: a replicating follower whose only in-flight append was lost used to be repaired
+ * only by the next proposal: its heartbeat answers changed nothing (the leader acted only on
+ * full or empty inflights) and next_index was already past the log, so nothing was sent.
+ * With the third server down, the entry never committed. */
+Test(raft_replication, a_lost_last_append_is_repaired_by_heartbeats)
 {
     struct harness_cluster c;
     harness_cluster_init(&c, 3);
@@ -1083,12 +1081,10 @@ Test(raft_replication, a_lost_last_append_is_repaired_by_heartbeats, .disabled =
     harness_cluster_free(&c);
 }
 
-/* BUG (reported, same cause as a_lost_last_append_is_repaired_by_heartbeats): a follower cut
- * off while it was replicating has appends "in flight" that were lost; after the heal its
- * heartbeat answers never make the leader resend, so it stays behind until something new is
- * proposed. */
-Test(raft_replication, a_partitioned_follower_catches_up_without_new_proposals,
-     .disabled = true)
+/* Regression, same cause as a_lost_last_append_is_repaired_by_heartbeats: a follower cut off
+ * while replicating has appends "in flight" that were lost; after the heal it used to stay
+ * behind until something new was proposed. */
+Test(raft_replication, a_partitioned_follower_catches_up_without_new_proposals)
 {
     struct harness_cluster c;
     harness_cluster_init(&c, 3);
@@ -1232,8 +1228,8 @@ Test(raft_propose, a_full_window_of_undurable_entries_gives_ebusy_and_evicts_not
     harness_node_free(&n);
 }
 
-/* The undurable entries are 4..7, ring slots 0..3: the batch does not wrap the ring (see
- * raft_persist.an_acknowledgement_leaves_only_with_the_entries_it_covers). */
+/* The undurable entries are 4..7, ring slots 0..3, so they fit one batch (a batch that wraps
+ * the ring is an_acknowledgement_leaves_only_with_the_entries_it_covers). */
 Test(raft_append, a_follower_with_a_full_window_accepts_only_a_prefix)
 {
     struct harness_node n;
@@ -1262,13 +1258,11 @@ Test(raft_append, a_follower_with_a_full_window_accepts_only_a_prefix)
     harness_node_free(&n);
 }
 
-/* BUG (reported, not fixed here): raft_ready takes the undurable entries with log_slice, which
- * stops at the end of the window's ring, so a batch holds only the entries up to the wrap;
- * but every acknowledgement queued so far goes in that batch's msgs. Here the batch persists
- * entry 3 alone (slot 3 of 4) while its msgs say "success, last_index 5": the shell sends an
- * acknowledgement of entries 4 and 5 before they are durable, and a crash then loses entries
- * the leader may count as replicated (and commit). */
-Test(raft_persist, an_acknowledgement_leaves_only_with_the_entries_it_covers, .disabled = true)
+/* Regression: raft_ready takes the undurable entries with log_slice, which stops at the end of
+ * the window's ring, so entries 3..5 (slots 3, 0, 1 of 4) take two batches. The first batch
+ * used to carry the acknowledgement "success, last_index 5" while making only entry 3
+ * durable: a crash then lost entries the leader could count toward commit. */
+Test(raft_persist, an_acknowledgement_leaves_only_with_the_entries_it_covers)
 {
     struct harness_node n;
     boot(&n, 1, 3, NULL, 0, 1, 0);
@@ -1279,6 +1273,7 @@ Test(raft_persist, an_acknowledgement_leaves_only_with_the_entries_it_covers, .d
     for (uint32_t i = 0; i < 5; i++)
         harness_entry_set(&e[i], i + 1, 1);
     answer(&n, harness_append(2, 1, 1, 0, 0, 0, e, 2), RAFT_MSG_APPEND_RESP);
+    harness_node_clear(&n);
     step_ok(&n, harness_append(2, 1, 1, 2, 1, 0, &e[2], 3)); /* entries 3..5: slots 3, 0, 1 */
 
     struct raft_ready rd;
@@ -1294,13 +1289,15 @@ Test(raft_persist, an_acknowledgement_leaves_only_with_the_entries_it_covers, .d
                           (unsigned long long)persisted);
     }
     harness_node_handle(&n, &rd);
+    harness_node_drain(&n); /* the rest, and the acknowledgement with it */
+    cr_assert_eq(n.store.last_index, 5);
+    const struct harness_msg *ack = harness_node_msg(&n, RAFT_MSG_APPEND_RESP, 2, 0);
+    cr_assert_not_null(ack, "the acknowledgement was never sent");
+    cr_assert(ack->m.append_resp.success);
+    cr_assert_eq(ack->m.append_resp.last_index, 5);
     harness_node_free(&n);
 }
 
-/* max_inflight 1 and batches of 2 starting at even indexes keep every follower batch inside
- * the ring (see an_acknowledgement_leaves_only_with_the_entries_it_covers); the proposal after
- * the heal is what sets the repair going (see
- * a_partitioned_follower_catches_up_without_new_proposals). */
 Test(raft_replication, entries_older_than_the_window_are_sent_from_the_store)
 {
     struct harness_cluster c;
@@ -1308,7 +1305,6 @@ Test(raft_replication, entries_older_than_the_window_are_sent_from_the_store)
     for (uint32_t i = 0; i < 3; i++) {
         c.nodes[i].cfg.log_window = 4;
         c.nodes[i].cfg.max_batch = 2;
-        c.nodes[i].cfg.max_inflight = 1;
     }
     harness_cluster_start(&c);
     harness_cluster_elect(&c, 1);
@@ -1319,19 +1315,17 @@ Test(raft_replication, entries_older_than_the_window_are_sent_from_the_store)
     }
     cr_assert_eq(c.nodes[0].store.entry_reads, 0);
     harness_cluster_heal(&c);
-    cr_assert_eq(harness_node_propose(&c.nodes[0], 13, NULL), 0);
     harness_cluster_tick_all(&c, 2 * c.nodes[0].cfg.election_ticks);
 
     cr_assert_eq(harness_cluster_leader(&c), 1);
     cr_assert_gt(c.nodes[0].store.entry_reads, 0,
                  "the lagging server's entries must come from the store");
-    cr_assert_eq(c.nodes[2].store.last_index, 14);
-    cr_assert_eq(c.nodes[2].applied_count, 14);
+    cr_assert_eq(c.nodes[2].store.last_index, 13);
+    cr_assert_eq(c.nodes[2].applied_count, 13);
     harness_cluster_check_applied(&c);
     harness_cluster_free(&c);
 }
 
-/* Entries 1, 2-3, 4-5, ...: no batch wraps the ring of 4. */
 Test(raft_apply, committed_entries_older_than_the_window_are_read_from_the_store)
 {
     struct harness_node n;
