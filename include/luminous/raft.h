@@ -123,7 +123,9 @@ struct raft_config {
     uint32_t election_ticks;   /* election timeout: random in [election_ticks, 2x)         */
     uint32_t heartbeat_ticks;  /* leader heartbeat interval, < election_ticks              */
     uint32_t max_inflight;     /* AppendEntries outstanding per follower (pipelining)      */
-    uint32_t max_batch;        /* entries per AppendEntries and per ready batch            */
+    uint32_t max_batch;        /* entries per AppendEntries, and per batch of committed
+                                  entries read back from the store (a ready batch persists
+                                  every undurable entry in the window at once)            */
     uint32_t log_window;       /* entries kept in memory; >= max_batch. Unpersisted
                                   entries must fit: a full window refuses proposals       */
     uint32_t max_reads;        /* read-index requests queued at once                       */

@@ -294,10 +294,12 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         return -RAFT_EMALFORMED;
     if (!raft_step_term(r, m))
         return 0;
-    if (r->role == RAFT_LEADER) {
+    bool response = m->type == RAFT_MSG_APPEND_RESP || m->type == RAFT_MSG_HEARTBEAT_RESP ||
+                    m->type == RAFT_MSG_VOTE_RESP || m->type == RAFT_MSG_PREVOTE_RESP;
+    if (r->role == RAFT_LEADER && response) {
         struct progress *pr = raft_progress(r, m->from);
         if (pr)
-            pr->recent_active = true;
+            pr->recent_active = true; /* for check-quorum */
     }
     switch (m->type) {
     case RAFT_MSG_VOTE:

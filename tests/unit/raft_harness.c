@@ -114,7 +114,7 @@ uint64_t harness_store_term(const struct harness_store *s, uint64_t index)
     return s->ents[index - 1].term;
 }
 
-/* ---- messages --------------------------------------------------------------------------------- */
+/* ---- messages ------------------------------------------------------------------------------- */
 
 void harness_msg_copy(struct harness_msg *dst, const struct raft_msg *src, bool now)
 {
@@ -202,7 +202,7 @@ struct raft_msg harness_heartbeat_resp(uint64_t from, uint64_t to, uint64_t term
     };
 }
 
-/* ---- one server ------------------------------------------------------------------------------- */
+/* ---- one server ----------------------------------------------------------------------------- */
 
 void harness_node_init(struct harness_node *n, uint64_t id, uint32_t voters)
 {
@@ -444,7 +444,7 @@ void harness_node_make_leader(struct harness_node *n, uint64_t peer)
     harness_node_clear(n);
 }
 
-/* ---- the cluster ------------------------------------------------------------------------------ */
+/* ---- the cluster ---------------------------------------------------------------------------- */
 
 void harness_cluster_init(struct harness_cluster *c, uint32_t count)
 {

@@ -109,7 +109,7 @@ Test(raft_append, refuses_a_stale_term_and_answers_with_its_own_term)
     harness_node_free(&n);
 }
 
-/* ---- Figure 2, RequestVote receiver ------------------------------------------------------------ */
+/* ---- Figure 2, RequestVote receiver ---------------------------------------------------------- */
 
 Test(raft_vote, grants_one_vote_per_term)
 {
@@ -170,7 +170,7 @@ Test(raft_vote, with_equal_last_terms_refuses_a_shorter_log_and_grants_an_equal_
     harness_node_free(&n);
 }
 
-/* ---- Figure 2, AppendEntries receiver rules 2-5 ----------------------------------------------- */
+/* ---- Figure 2, AppendEntries receiver rules 2-5 --------------------------------------------- */
 
 Test(raft_append, refuses_when_prev_index_is_missing_and_hints_its_last_entry)
 {
@@ -460,7 +460,7 @@ Test(raft_commit, leader_does_not_commit_an_older_term_entry_by_counting_replica
     harness_node_free(&n);
 }
 
-/* ---- persistence ordering of the ready batch --------------------------------------------------- */
+/* ---- persistence ordering of the ready batch ------------------------------------------------- */
 
 Test(raft_persist, vote_grant_is_in_msgs_with_the_vote_in_the_same_batch)
 {
@@ -790,7 +790,7 @@ Test(raft_prevote, without_prevote_a_rejoining_server_bumps_the_term)
     harness_cluster_free(&c);
 }
 
-/* ---- Check-Quorum (thesis §6.2) --------------------------------------------------------------- */
+/* ---- Check-Quorum (thesis §6.2) ------------------------------------------------------------- */
 
 Test(raft_check_quorum, leader_that_hears_from_no_one_steps_down)
 {
@@ -844,7 +844,7 @@ Test(raft_check_quorum, without_check_quorum_an_isolated_leader_stays_leader)
     harness_cluster_free(&c);
 }
 
-/* ---- replication: backtracking, pipelining, probing, heartbeats -------------------------------- */
+/* ---- replication: backtracking, pipelining, probing, heartbeats ------------------------------ */
 
 struct traffic {
     uint64_t from, to;
@@ -1354,7 +1354,7 @@ Test(raft_apply, committed_entries_older_than_the_window_are_read_from_the_store
     harness_node_free(&n);
 }
 
-/* ---- ReadIndex (thesis §6.4) ------------------------------------------------------------------ */
+/* ---- ReadIndex (thesis §6.4) ---------------------------------------------------------------- */
 
 Test(raft_read, single_node_answers_at_once_with_the_commit_index)
 {
@@ -1648,7 +1648,7 @@ Test(raft_restart, undurable_entries_are_lost_and_durable_ones_kept)
     harness_node_free(&n);
 }
 
-/* ---- the ready contract ------------------------------------------------------------------------ */
+/* ---- the ready contract ---------------------------------------------------------------------- */
 
 Test(raft_ready, aborts_on_a_step_between_ready_and_advance, .signal = SIGABRT)
 {
@@ -1662,11 +1662,9 @@ Test(raft_ready, aborts_on_a_step_between_ready_and_advance, .signal = SIGABRT)
     cr_assert_fail("raft_step between raft_ready and raft_advance returned");
 }
 
-/* DOUBTFUL (reported): raft.h documents max_batch as "entries per AppendEntries and per ready
- * batch", but raft_ready hands out every undurable entry up to the ring's end (window_cap)
- * and every committed entry in the window, whatever max_batch says. Either the header or
- * raft_ready should change; this test holds the header to its word. */
-Test(raft_ready, a_batch_holds_at_most_max_batch_entries, .disabled = true)
+/* Group commit: max_batch bounds messages, not persistence; every proposal of a turn is
+ * made durable by one batch (one fdatasync), and applied by the next. */
+Test(raft_ready, proposals_of_one_turn_are_persisted_in_one_batch)
 {
     struct harness_node n;
     harness_node_init(&n, 1, 1);
@@ -1675,11 +1673,13 @@ Test(raft_ready, a_batch_holds_at_most_max_batch_entries, .disabled = true)
     for (uint64_t v = 1; v <= 10; v++)
         cr_assert_eq(harness_node_propose(&n, v, NULL), 0);
     struct raft_ready rd;
-    while (raft_ready(n.r, &rd)) {
-        cr_assert_leq(rd.n_entries, 2, "%u entries in one batch", rd.n_entries);
-        cr_assert_leq(rd.n_committed, 2, "%u committed entries in one batch", rd.n_committed);
-        harness_node_handle(&n, &rd);
-    }
+    cr_assert(raft_ready(n.r, &rd));
+    cr_assert_eq(rd.n_entries, 10, "%u entries in the first batch", rd.n_entries);
+    harness_node_handle(&n, &rd);
+    cr_assert(raft_ready(n.r, &rd));
+    cr_assert_eq(rd.n_entries, 0);
+    cr_assert_eq(rd.n_committed, 10, "%u committed in the second batch", rd.n_committed);
+    harness_node_handle(&n, &rd);
     harness_node_free(&n);
 }
 
