@@ -1,6 +1,7 @@
 /* Client connections: decode requests, turn writes into proposals and linearizable reads
  * into read barriers, answer stale reads and status at once. Followers answer writes and
  * linearizable reads with NOT_LEADER and the leader's address; the client follows it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -80,7 +81,7 @@ void clients_respond(struct server *s, struct client *c, const struct wire_respo
     size_t cap = 64 + (size_t)rs->leader_addr_len + rs->data_len;
     uint8_t *buf = conn_reserve(&c->conn, cap);
     if (!buf) {
-        lum_warn("client %s: not reading its answers, closing", c->name);
+        lum_warn("%s: not reading its answers, closing", c->name);
         conn_close(&c->conn);
         clients_mark_dirty(s, c); /* the flush frees it */
         return;
@@ -185,7 +186,7 @@ static int client_on_frame(struct server *s, struct client *c, const struct wire
     struct wire_request rq;
     int rv = f->type == WIRE_CLIENT_REQUEST ? wire_decode_request(f, &rq) : -LUM_EMALFORMED;
     if (rv != 0) {
-        lum_warn("client %s: malformed request (%s), closing", c->name, lum_strerror(rv));
+        lum_warn("%s: malformed request (%s), closing", c->name, lum_strerror(rv));
         return rv;
     }
     if (c->pending >= s->cfg.max_pending) {
@@ -209,6 +210,12 @@ static int client_on_frame(struct server *s, struct client *c, const struct wire
     return 0;
 }
 
+static int client_frame(void *ctx, const struct wire_frame *f)
+{
+    struct client *c = ctx;
+    return client_on_frame(c->srv, c, f);
+}
+
 static void client_on_event(struct loop_watch *w, uint32_t events)
 {
     struct client *c = SERVER_CONTAINER_OF(w, struct client, conn.watch);
@@ -217,32 +224,9 @@ static void client_on_event(struct loop_watch *w, uint32_t events)
         client_close(s, c);
         return;
     }
-    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-        return;
-    int rv = conn_read(&c->conn);
-    if (rv == -LUM_EAGAIN)
-        return;
-    if (rv < 0 && rv != -LUM_ETOOBIG) {
+    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
+        server_read_frames(&c->conn, c->name, client_frame, c) != 0)
         client_close(s, c);
-        return;
-    }
-    for (;;) {
-        struct buf *b = &c->conn.in;
-        struct wire_frame f;
-        int fr = wire_frame_peek(b->data + b->pos, b->last - b->pos, WIRE_FRAME_MAX, &f);
-        if (fr == -LUM_EAGAIN)
-            break;
-        if (fr != 0) {
-            lum_warn("client %s: bad frame (%s), closing", c->name, lum_strerror(fr));
-            client_close(s, c);
-            return;
-        }
-        if (client_on_frame(s, c, &f) != 0 || !conn_is_open(&c->conn)) {
-            client_close(s, c);
-            return;
-        }
-        conn_consume(&c->conn, f.size);
-    }
 }
 
 void clients_on_accept(struct loop_watch *w, uint32_t events)
@@ -274,7 +258,9 @@ void clients_on_accept(struct loop_watch *w, uint32_t events)
         c->srv = s;
         c->slot = slot;
         c->gen = ++s->client_gen;
-        net_peer_name(fd, c->name, sizeof c->name);
+        char addr[48];
+        net_peer_name(fd, addr, sizeof addr);
+        snprintf(c->name, sizeof c->name, "client %s", addr);
         if (conn_open(&c->conn, &s->loop, fd, client_on_event, WIRE_FRAME_MAX,
                       SERVER_CLIENT_OUT_MAX) != 0) {
             free(c);

@@ -4,6 +4,7 @@
  * it is closed. Lost connections are redialed with exponential backoff. A message for a
  * peer we cannot reach now is dropped: Raft retransmits. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -179,17 +180,17 @@ static int inbound_on_hello(struct inbound *in, const struct wire_frame *f)
     struct server *s = in->srv;
     struct wire_hello h;
     if (f->type != WIRE_HELLO || wire_decode_hello(f, &h) != 0) {
-        lum_warn("peer connection from %s: no hello, closing", in->name);
+        lum_warn("%s: no hello, closing", in->name);
         return -LUM_EMALFORMED;
     }
     if (h.cluster_id != s->cfg.cluster_id || h.protocol != WIRE_VERSION) {
-        lum_warn("peer connection from %s (node %llu): %s, closing", in->name,
+        lum_warn("%s (node %llu): %s, closing", in->name,
                  (unsigned long long)h.node_id,
                  h.protocol != WIRE_VERSION ? "another protocol version" : "another cluster");
         return -LUM_EMALFORMED;
     }
     if (h.node_id == 0 || h.node_id == s->cfg.id) {
-        lum_warn("peer connection from %s: claims node id %llu, closing", in->name,
+        lum_warn("%s: claims node id %llu, closing", in->name,
                  (unsigned long long)h.node_id);
         return -LUM_EMALFORMED;
     }
@@ -212,43 +213,22 @@ static int inbound_on_frame(struct inbound *in, const struct wire_frame *f)
     if (rv == 0)
         rv = raft_step(s->raft, &m);
     if (rv != 0)
-        lum_warn("peer %llu (%s): bad message of type %u (%s), closing",
-                 (unsigned long long)in->node_id, in->name, f->type, lum_strerror(rv));
+        lum_warn("%s (node %llu): bad message of type %u (%s), closing", in->name,
+                 (unsigned long long)in->node_id, f->type, lum_strerror(rv));
     return rv;
+}
+
+static int inbound_frame(void *ctx, const struct wire_frame *f)
+{
+    return inbound_on_frame(ctx, f);
 }
 
 static void inbound_on_event(struct loop_watch *w, uint32_t events)
 {
     struct inbound *in = SERVER_CONTAINER_OF(w, struct inbound, conn.watch);
     (void)events;
-    int rv = conn_read(&in->conn);
-    if (rv == -LUM_EAGAIN)
-        return;
-    if (rv < 0 && rv != -LUM_ETOOBIG) {
-        if (in->hello_done)
-            lum_debug("peer %llu (%s): %s", (unsigned long long)in->node_id, in->name,
-                      lum_strerror(rv));
+    if (server_read_frames(&in->conn, in->name, inbound_frame, in) != 0)
         inbound_close(in->srv, in);
-        return;
-    }
-    for (;;) {
-        struct buf *b = &in->conn.in;
-        struct wire_frame f;
-        int fr = wire_frame_peek(b->data + b->pos, b->last - b->pos, WIRE_FRAME_MAX, &f);
-        if (fr == -LUM_EAGAIN)
-            break;
-        if (fr != 0) {
-            lum_warn("peer connection from %s: bad frame (%s), closing", in->name,
-                     lum_strerror(fr));
-            inbound_close(in->srv, in);
-            return;
-        }
-        if (inbound_on_frame(in, &f) != 0) {
-            inbound_close(in->srv, in);
-            return;
-        }
-        conn_consume(&in->conn, f.size);
-    }
 }
 
 void peers_on_accept(struct loop_watch *w, uint32_t events)
@@ -274,7 +254,9 @@ void peers_on_accept(struct loop_watch *w, uint32_t events)
             continue;
         }
         in->srv = s;
-        net_peer_name(fd, in->name, sizeof in->name);
+        char addr[48];
+        net_peer_name(fd, addr, sizeof addr);
+        snprintf(in->name, sizeof in->name, "peer link from %s", addr);
         if (conn_open(&in->conn, &s->loop, fd, inbound_on_event, WIRE_FRAME_MAX, 4096) != 0) {
             free(in);
             continue;

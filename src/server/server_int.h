@@ -20,6 +20,14 @@
 #define SERVER_HOUSEKEEPING_MS 100u
 #define SERVER_QUERY_INLINE   64u         /* query bytes kept without an allocation     */
 
+/* ---- frames (frames.c) ---------------------------------------------------------------------- */
+
+typedef int server_frame_fn(void *ctx, const struct wire_frame *f); /* nonzero: close */
+/* Reads what arrived on c and hands each whole frame to on_frame. 0 while the connection
+ * is fine; a negated code when the caller must close it: end of stream, a read error, a
+ * bad frame (logged as "<who>: bad frame (...)"), or on_frame's refusal. */
+int server_read_frames(struct conn *c, const char *who, server_frame_fn *on_frame, void *ctx);
+
 /* ---- peers (peers.c) ------------------------------------------------------------------------
  * Each pair of servers uses two TCP connections: each side dials the other and only
  * writes on the connection it dialed, and only reads on the ones it accepted. */
