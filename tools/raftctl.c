@@ -176,6 +176,8 @@ static const char *ctl_role(const struct wire_status *st)
 {
     if (!st->voter && st->role == RAFT_FOLLOWER)
         return "learner";
+    if (st->role == RAFT_PRECANDIDATE)
+        return "candidate"; /* the contract's roles: a pre-vote campaign is a candidacy */
     return raft_role_name(st->role);
 }
 
@@ -297,15 +299,23 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'c': ctl.cluster = optarg; break;
         case 't':
-            if (ctl_number("--timeout", optarg, 86400000, &v) != 0 || v == 0)
+            if (ctl_number("--timeout", optarg, 86400000, &v) != 0)
                 return EXIT_USAGE;
+            if (v == 0) {
+                fprintf(stderr, "raftctl: --timeout must be at least 1 ms\n");
+                return EXIT_USAGE;
+            }
             ctl.timeout_ms = (uint32_t)v;
             break;
         case 'j': ctl.json = true; break;
         case 's': ctl.stale = true; break;
         case 'T':
-            if (ctl_number("--ttl", optarg, 100ull * 365 * 86400, &ctl.ttl_s) != 0 || ctl.ttl_s == 0)
+            if (ctl_number("--ttl", optarg, 100ull * 365 * 86400, &ctl.ttl_s) != 0)
                 return EXIT_USAGE;
+            if (ctl.ttl_s == 0) {
+                fprintf(stderr, "raftctl: --ttl must be at least 1 second\n");
+                return EXIT_USAGE;
+            }
             break;
         case 'h': usage(stdout); return EXIT_OK;
         default: usage(stderr); return EXIT_USAGE;

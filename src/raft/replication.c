@@ -223,20 +223,30 @@ void replication_on_append(struct raft *r, const struct raft_msg *m)
 static void replication_on_refusal(struct raft *r, struct progress *pr,
                                    const struct raft_msg_append_resp *ar)
 {
-    /* An answer to an append we have since given up on tells nothing new. */
-    if (pr->state == PROGRESS_REPLICATE ? ar->last_index <= pr->match_index
+    /* An answer to an append we have since given up on tells nothing new. (In REPLICATE
+     * every append we send has prev_log_index >= match: a refusal of one at match itself
+     * is taken seriously, see below.) */
+    if (pr->state == PROGRESS_REPLICATE ? ar->last_index < pr->match_index
                                         : ar->last_index != pr->next_index - 1)
         return;
-    /* Our largest index <= the follower's hint with a term <= its term there: every entry
-     * between that and the refused one is known not to match (paper §5.3). */
-    uint64_t lo = RAFT_MAX(pr->match_index, r->log.snapshot_index);
-    uint64_t hi = RAFT_MIN(ar->hint_index, r->log.last_index);
-    uint64_t next = lo + 1;
-    if (hi > lo)
-        next = log_find_term_le(&r->log, lo, hi, ar->hint_term) + 1;
-    next = RAFT_MIN(next, ar->last_index); /* always move back */
+    uint64_t next;
+    if (ar->hint_index < pr->match_index) {
+        /* It lacks entries it acknowledged: its disk lost them (a damaged last slot is cut
+         * like a torn one at restart), or this answer was overtaken by its ack. Either
+         * way, sending from its hint is safe; match stays, other disks hold the entries. */
+        next = ar->hint_index + 1;
+    } else {
+        /* Our largest index <= the follower's hint with a term <= its term there: every
+         * entry between that and the refused one is known not to match (paper §5.3). */
+        uint64_t lo = RAFT_MAX(pr->match_index, r->log.snapshot_index);
+        uint64_t hi = RAFT_MIN(ar->hint_index, r->log.last_index);
+        next = lo + 1;
+        if (hi > lo)
+            next = log_find_term_le(&r->log, lo, hi, ar->hint_term) + 1;
+    }
+    next = RAFT_MIN(next, ar->last_index); /* always move back: no probe loop */
     progress_become_probe(pr);
-    pr->next_index = RAFT_MAX(next, pr->match_index + 1);
+    pr->next_index = RAFT_MAX(next, 1);
 }
 
 void replication_on_append_response(struct raft *r, const struct raft_msg *m)

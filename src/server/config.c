@@ -65,6 +65,12 @@ static int config_addr(struct config_parse *p, const char *key, const char *v, c
     return 0;
 }
 
+/* Addresses compare resolved: "localhost:7001" and "127.0.0.1:7001" are one. */
+static bool config_same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+    return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+}
+
 /* member = ID PEER_ADDR CLIENT_ADDR */
 static int config_member(struct config_parse *p, struct server_config *c, char *v)
 {
@@ -84,13 +90,17 @@ static int config_member(struct config_parse *p, struct server_config *c, char *
         rv = config_addr(p, "member client address", client, m->client_addr, &m->client);
     if (rv != 0)
         return rv;
+    if (config_same_addr(&m->peer, &m->client))
+        return config_fail(p, "member %llu: peer and client addresses are the same",
+                           (unsigned long long)m->id);
     for (uint32_t i = 0; i < c->n_members; i++) {
-        if (c->members[i].id == m->id)
+        const struct server_member *o = &c->members[i];
+        if (o->id == m->id)
             return config_fail(p, "duplicate member id %llu", (unsigned long long)m->id);
-        if (strcmp(c->members[i].peer_addr, m->peer_addr) == 0 ||
-            strcmp(c->members[i].client_addr, m->client_addr) == 0)
+        if (config_same_addr(&o->peer, &m->peer) || config_same_addr(&o->peer, &m->client) ||
+            config_same_addr(&o->client, &m->peer) || config_same_addr(&o->client, &m->client))
             return config_fail(p, "member %llu reuses an address of member %llu",
-                               (unsigned long long)m->id, (unsigned long long)c->members[i].id);
+                               (unsigned long long)m->id, (unsigned long long)o->id);
     }
     c->n_members++;
     return 0;

@@ -275,8 +275,10 @@ struct cluster *cluster_up(uint32_t n, const char *extra)
 
 void cluster_passed(void)
 {
-    if (cluster_current)
-        cluster_current->passed = true;
+    if (!cluster_current)
+        return;
+    cluster_check_alive(cluster_current); /* a node that crashed late fails the test too */
+    cluster_current->passed = true;
 }
 
 void cluster_fini(void)
@@ -387,6 +389,7 @@ static void cluster_reaped(struct cluster *c, uint32_t i, int status)
 {
     cluster_pids_remove(c->nodes[i].pid);
     c->nodes[i].pid = 0;
+    c->nodes[i].paused = false;
     c->nodes[i].wait_status = status;
 }
 
@@ -439,6 +442,41 @@ int cluster_stop(struct cluster *c, uint32_t i)
         }
         cluster_pause_ms(10);
     }
+}
+
+void cluster_pause(struct cluster *c, uint32_t i)
+{
+    struct cluster_node *nd = &c->nodes[i];
+    cr_assert_gt(nd->pid, 0, "harness: node %u is not running", i + 1);
+    cluster_log_note(c, i, "paused with SIGSTOP");
+    kill(nd->pid, SIGSTOP);
+    nd->paused = true;
+}
+
+void cluster_resume(struct cluster *c, uint32_t i)
+{
+    struct cluster_node *nd = &c->nodes[i];
+    cr_assert_gt(nd->pid, 0, "harness: node %u is not running", i + 1);
+    kill(nd->pid, SIGCONT);
+    nd->paused = false;
+    cluster_log_note(c, i, "resumed with SIGCONT");
+}
+
+int cluster_wait_exit(struct cluster *c, uint32_t i)
+{
+    struct cluster_node *nd = &c->nodes[i];
+    cr_assert_gt(nd->pid, 0, "harness: node %u is not running", i + 1);
+    uint64_t deadline = clock_mono_ms() + CLUSTER_WAIT_MS;
+    while (clock_mono_ms() < deadline) {
+        int status;
+        if (waitpid(nd->pid, &status, WNOHANG) == nd->pid) {
+            cluster_reaped(c, i, status);
+            return status;
+        }
+        cluster_pause_ms(CLUSTER_POLL_MS);
+    }
+    cr_assert_fail("node %u still runs after %u ms", i + 1, CLUSTER_WAIT_MS);
+    return 0;
 }
 
 bool cluster_running(struct cluster *c, uint32_t i)
@@ -500,7 +538,7 @@ uint32_t cluster_wait_leader(struct cluster *c)
         int leader = -1;
         bool ok = true;
         for (uint32_t i = 0; i < c->n && ok; i++) {
-            if (c->nodes[i].pid <= 0)
+            if (c->nodes[i].pid <= 0 || c->nodes[i].paused)
                 continue;
             if (cluster_status(c, i, &st[i]) != 0) {
                 snprintf(seen, sizeof seen, "node %u does not answer status", i + 1);
@@ -514,7 +552,8 @@ uint32_t cluster_wait_leader(struct cluster *c)
             }
         }
         for (uint32_t i = 0; i < c->n && ok && leader >= 0; i++) {
-            if (c->nodes[i].pid > 0 && st[i].leader_id != c->nodes[leader].id) {
+            if (c->nodes[i].pid > 0 && !c->nodes[i].paused &&
+                st[i].leader_id != c->nodes[leader].id) {
                 snprintf(seen, sizeof seen, "node %u follows %llu, not %d", i + 1,
                          (unsigned long long)st[i].leader_id, leader + 1);
                 ok = false;

@@ -25,7 +25,7 @@
 #include "luminous/wire.h"
 
 #define CLUSTER_NODES_MAX   5u
-#define CLUSTER_CLIENTS_MAX 32u
+#define CLUSTER_CLIENTS_MAX 64u
 #define CLUSTER_WAIT_MS     30000u  /* any condition we poll for: generous, a loaded 2-core box */
 #define CLUSTER_POLL_MS     20u     /* between two polls                                        */
 #define CLUSTER_CLIENT_MS   5000u   /* one client call's deadline, redirects and retries included */
@@ -43,6 +43,7 @@ struct cluster_node {
     pid_t    pid;                     /* 0 when not running                                */
     int      starts;                  /* how many times started                            */
     int      wait_status;             /* of the last exit, from waitpid()                  */
+    bool     paused;                  /* stopped with SIGSTOP: left alone by the waits     */
 };
 
 struct cluster {
@@ -65,7 +66,8 @@ struct cluster *cluster_create(uint32_t n, const char *extra);
 struct cluster *cluster_up(uint32_t n, const char *extra);
 /* The .fini of every suite: tears down the test's cluster, if any. */
 void cluster_fini(void);
-/* Marks the test as having reached its end (no log dump at teardown). */
+/* The last line of every test: checks that no node died on its own, and marks the test as
+ * having reached its end (no log dump at teardown). */
 void cluster_passed(void);
 
 /* ---- nodes (i is 0-based: node id i+1) ------------------------------------------------------ */
@@ -78,6 +80,11 @@ void cluster_kill(struct cluster *c, uint32_t i);
 void cluster_kill_all(struct cluster *c);
 /* SIGTERM and wait (bounded) for the exit; returns the wait status. */
 int  cluster_stop(struct cluster *c, uint32_t i);
+/* SIGSTOP / SIGCONT: a node that is alive but silent, as behind a partition. */
+void cluster_pause(struct cluster *c, uint32_t i);
+void cluster_resume(struct cluster *c, uint32_t i);
+/* Waits (bounded) for node i to exit on its own; returns the wait status. */
+int  cluster_wait_exit(struct cluster *c, uint32_t i);
 /* Fails the test (with logs) if a node we started has exited on its own. */
 void cluster_check_alive(struct cluster *c);
 bool cluster_running(struct cluster *c, uint32_t i);
@@ -86,8 +93,8 @@ bool cluster_running(struct cluster *c, uint32_t i);
 
 /* Node i's status through the client protocol; 0 or a negated LUM_E* code. */
 int  cluster_status(struct cluster *c, uint32_t i, struct wire_status *out);
-/* Waits until one running node is leader and every other running node follows it; returns
- * its index. Fails the test after CLUSTER_WAIT_MS. */
+/* Waits until one running node is leader and every other running node follows it (paused
+ * nodes are not asked); returns its index. Fails the test after CLUSTER_WAIT_MS. */
 uint32_t cluster_wait_leader(struct cluster *c);
 /* Waits until node i has applied at least index. */
 void cluster_wait_applied(struct cluster *c, uint32_t i, uint64_t index);

@@ -113,45 +113,58 @@ static int garbage_connect(uint16_t port, char *name, size_t len)
     return fd;
 }
 
-/* Whether the server closed fd (end of stream or reset) within the wait bound. */
-static bool garbage_closed_by_server(int fd)
-{
-    uint64_t deadline = clock_mono_ms() + CLUSTER_WAIT_MS;
-    while (clock_mono_ms() < deadline) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 100) > 0) {
-            uint8_t junk[256];
-            ssize_t n = recv(fd, junk, sizeof junk, 0);
-            if (n == 0 || (n < 0 && errno == ECONNRESET))
-                return true;
-        }
-    }
-    return false;
-}
+/* One bad connection, sent and watched. */
+struct garbage_conn {
+    uint32_t node;
+    bool     peer;            /* to the peer port, else the client port            */
+    enum garbage_kind kind;
+    int      fd;              /* -1 once closed (by the server, or by us)          */
+    char     name[64];        /* our end, "127.0.0.1:PORT": the server logs this   */
+    long     log_from;        /* the node's log size before we connected           */
+    bool     logged;
+};
 
-/* Sends one kind of garbage to a port of node i; returns a description of what went wrong,
- * or NULL. The node must close the connection (we close it after a truncated frame) and
- * log a line with our address in it. */
-static const char *garbage_send(struct cluster *c, uint32_t i, bool peer,
-                                enum garbage_kind kind)
+/* Connects to node g->node's peer or client port and sends one kind of garbage. After a
+ * truncated frame we close at once; else the server is to close. */
+static void garbage_send(struct cluster *c, struct garbage_conn *g)
 {
     static uint8_t buf[4096];
-    size_t len = garbage_bytes(kind, peer, buf, sizeof buf);
-    uint16_t port = peer ? c->nodes[i].peer_port : c->nodes[i].client_port;
-    char name[64];
-    long from = cluster_log_size(c, i);
-    int fd = garbage_connect(port, name, sizeof name);
-    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+    size_t len = garbage_bytes(g->kind, g->peer, buf, sizeof buf);
+    uint16_t port = g->peer ? c->nodes[g->node].peer_port : c->nodes[g->node].client_port;
+    g->log_from = cluster_log_size(c, g->node);
+    g->fd = garbage_connect(port, g->name, sizeof g->name);
+    ssize_t n = send(g->fd, buf, len, MSG_NOSIGNAL);
     cr_assert_eq(n, (ssize_t)len, "send: %s", strerror(errno));
-    bool closed = true;
-    if (kind != GARBAGE_TRUNCATED)
-        closed = garbage_closed_by_server(fd);
-    close(fd);
-    if (!closed)
-        return "the connection stayed open";
-    if (!cluster_wait_log(c, i, from, name))
-        return "no log line names the connection";
-    return NULL;
+    if (g->kind == GARBAGE_TRUNCATED) {
+        close(g->fd);
+        g->fd = -1;
+    }
+}
+
+/* Whether the node logged a line naming g's connection: "127.0.0.1:PORT" followed by ':' or
+ * ' ', so that port 4012 is not taken for 40123. */
+static bool garbage_logged(struct cluster *c, const struct garbage_conn *g)
+{
+    char needle[80];
+    snprintf(needle, sizeof needle, "%s:", g->name);
+    if (cluster_log_has(c, g->node, g->log_from, needle))
+        return true;
+    snprintf(needle, sizeof needle, "%s ", g->name);
+    return cluster_log_has(c, g->node, g->log_from, needle);
+}
+
+/* Closes g->fd if the server closed its end (end of stream or reset). */
+static void garbage_poll_closed(struct garbage_conn *g)
+{
+    struct pollfd p = {.fd = g->fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0)
+        return;
+    uint8_t junk[256];
+    ssize_t n = recv(g->fd, junk, sizeof junk, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        close(g->fd);
+        g->fd = -1;
+    }
 }
 
 /* Writes and reads through every node, and each node is still running. */
@@ -171,25 +184,50 @@ static void garbage_check_serving(struct cluster *c, const char *tag)
     }
 }
 
-/* Every kind in kinds, on both ports of every node; the failures listed in one message. */
+/* Every kind in kinds, on both ports of every node, all at once; then one bounded wait for
+ * every connection to be closed and logged. The failures are listed in one message. */
 static void garbage_run(const enum garbage_kind *kinds, size_t count)
 {
     struct cluster *c = cluster_up(3, NULL);
     garbage_check_serving(c, "before");
-    char failures[4096] = "";
-    size_t off = 0;
-    for (uint32_t i = 0; i < c->n; i++) {
-        for (int side = 0; side < 2; side++) {
+    static struct garbage_conn conns[3 * 2 * GARBAGE_KINDS_];
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->n; i++)
+        for (int side = 0; side < 2; side++)
             for (size_t k = 0; k < count; k++) {
-                const char *why = garbage_send(c, i, side == 0, kinds[k]);
-                if (why && off < sizeof failures - 200)
-                    off += (size_t)snprintf(failures + off, sizeof failures - off,
-                                            "\n  node %u, %s port, %s: %s", i + 1,
-                                            side == 0 ? "peer" : "client",
-                                            garbage_names[kinds[k]], why);
+                conns[n] = (struct garbage_conn){.node = i, .peer = side == 0, .kind = kinds[k]};
+                garbage_send(c, &conns[n++]);
             }
-            cluster_check_alive(c);
+
+    uint64_t deadline = clock_mono_ms() + CLUSTER_WAIT_MS;
+    size_t done;
+    do {
+        cluster_check_alive(c);
+        done = 0;
+        for (size_t j = 0; j < n; j++) {
+            struct garbage_conn *g = &conns[j];
+            if (g->fd >= 0)
+                garbage_poll_closed(g);
+            if (!g->logged)
+                g->logged = garbage_logged(c, g);
+            done += g->fd < 0 && g->logged;
         }
+        if (done < n)
+            cluster_pause_ms(CLUSTER_POLL_MS);
+    } while (done < n && clock_mono_ms() < deadline);
+
+    char failures[8192] = "";
+    size_t off = 0;
+    for (size_t j = 0; j < n; j++) {
+        struct garbage_conn *g = &conns[j];
+        if ((g->fd >= 0 || !g->logged) && off < sizeof failures - 200)
+            off += (size_t)snprintf(failures + off, sizeof failures - off,
+                                    "\n  node %u, %s port, %s: %s", g->node + 1,
+                                    g->peer ? "peer" : "client", garbage_names[g->kind],
+                                    g->fd >= 0 ? "the connection stayed open"
+                                               : "no log line names the connection");
+        if (g->fd >= 0)
+            close(g->fd);
     }
     garbage_check_serving(c, "after");
     cr_assert_eq(off, 0, "garbage handled badly:%s", failures);

@@ -1,0 +1,121 @@
+/* A node's log damaged while it was down: a torn tail is cut and the node catches up from
+ * the leader; a bad entry followed by good ones is corruption, and the node refuses to
+ * start, saying where. (The file layout is src/storage/segment.c's.) */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "luminous/kv.h"
+
+CLUSTER_SUITE(disk);
+
+#define DISK_SEG_HEADER_SIZE 4096u
+
+/* The path of node i's first or last log segment (by name: NNN.seg, NNN = first index). */
+static void disk_segment(struct cluster *c, uint32_t i, bool last, char *path, size_t len)
+{
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/log", c->nodes[i].data_dir);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s", dir);
+    char best[256] = "";
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n < 5 || strcmp(de->d_name + n - 4, ".seg") != 0)
+            continue;
+        if (!best[0] || (last ? strcmp(de->d_name, best) > 0 : strcmp(de->d_name, best) < 0))
+            snprintf(best, sizeof best, "%s", de->d_name);
+    }
+    closedir(d);
+    cr_assert_neq(best[0], '\0', "no segment in %s", dir);
+    snprintf(path, len, "%s/%s", dir, best);
+}
+
+static void disk_flip_byte(const char *path, off_t offset)
+{
+    int fd = open(path, O_RDWR);
+    cr_assert_geq(fd, 0, "%s", path);
+    uint8_t b;
+    cr_assert_eq(pread(fd, &b, 1, offset), 1, "%s at %lld", path, (long long)offset);
+    b ^= 0xff;
+    cr_assert_eq(pwrite(fd, &b, 1, offset), 1);
+    close(fd);
+}
+
+/* Puts n keys and waits until node i has them all. */
+static void disk_fill(struct cluster *c, uint32_t i, int n)
+{
+    struct lum_client *cl = cluster_client(c, UINT32_MAX, 0);
+    char key[32] = "";
+    for (int k = 0; k < n; k++) {
+        snprintf(key, sizeof key, "fill-%d", k);
+        cr_assert_eq(cluster_kv_put(cl, key, key), KV_OK);
+    }
+    cluster_wait_stale_value(c, i, key, key);
+}
+
+/* A torn write only ever hits entries a node had not made durable, hence not acknowledged:
+ * to stay within that, every node goes down together, so that no leader remembers this
+ * node's progress. The torn entry is still on the other two. */
+Test(disk, a_torn_tail_is_cut_and_the_node_catches_up_from_the_leader)
+{
+    struct cluster *c = cluster_up(3, NULL);
+    uint32_t f = (cluster_wait_leader(c) + 1) % c->n;
+    disk_fill(c, f, 20);
+    cluster_kill_all(c);
+
+    /* cut the last entry in the middle of its slot header: a write the crash interrupted */
+    char path[PATH_MAX + 300];
+    disk_segment(c, f, true, path, sizeof path);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_gt(sb.st_size, DISK_SEG_HEADER_SIZE, "%s holds no entry", path);
+    off_t last_slot = DISK_SEG_HEADER_SIZE +
+                      (sb.st_size - DISK_SEG_HEADER_SIZE - 1) / RAFT_ENTRY_SIZE * RAFT_ENTRY_SIZE;
+    cr_assert_eq(truncate(path, last_slot + 20), 0);
+
+    long from = cluster_log_size(c, f);
+    cluster_start_all(c);
+    cluster_wait_leader(c);
+    struct lum_client *cl = cluster_client(c, UINT32_MAX, 0);
+    cr_assert_eq(cluster_kv_put(cl, "after", "the tear"), KV_OK);
+    cluster_wait_stale_value(c, f, "after", "the tear");
+    cluster_wait_stale_value(c, f, "fill-19", "fill-19");
+    cr_assert(cluster_log_has(c, f, from, "a torn write; cutting the log"),
+              "the node did not say it cut its log");
+    cluster_passed();
+}
+
+Test(disk, a_bad_entry_before_good_ones_stops_the_node_saying_where)
+{
+    struct cluster *c = cluster_up(3, NULL);
+    uint32_t f = (cluster_wait_leader(c) + 1) % c->n;
+    disk_fill(c, f, 10);
+    cluster_kill(c, f);
+
+    /* the term of the second entry: its crc no longer checks, and good entries follow */
+    char path[PATH_MAX + 300];
+    disk_segment(c, f, false, path, sizeof path);
+    disk_flip_byte(path, DISK_SEG_HEADER_SIZE + RAFT_ENTRY_SIZE + 8);
+
+    long from = cluster_log_size(c, f);
+    cluster_start(c, f);
+    int status = cluster_wait_exit(c, f);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+              "a node with a corrupt log must exit with an error (status %d)", status);
+    const char *name = strrchr(path, '/') + 1;
+    cr_assert(cluster_log_has(c, f, from, name), "the log line names %s", name);
+    cr_assert(cluster_log_has(c, f, from, "corrupt"), "the log line says it is corrupt");
+
+    /* the others carry on */
+    struct lum_client *cl = cluster_client(c, UINT32_MAX, 0);
+    cr_assert_eq(cluster_kv_put(cl, "still", "writable"), KV_OK);
+    cluster_passed();
+}
