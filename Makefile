@@ -22,6 +22,8 @@ CLUSTER_BIN  := $(BUILD)/tests/cluster/test_cluster
 
 SEEDS ?= 1-500
 NODES ?= 3 5
+# Seeds that once failed (seed:nodes), replayed on every run: each found a real bug.
+SIM_REGRESSIONS := 1:3 50:3 2231:5
 
 BINS := $(BUILD)/raftsrv $(BUILD)/raftctl
 
@@ -64,6 +66,7 @@ test: deps all $(UNIT_BINS) $(CLUSTER_BIN) check-core
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done
 	@set -e; for n in $(NODES); do echo "== sim --seeds $(SEEDS) --nodes $$n"; \
 	    $(BUILD)/sim --seeds $(SEEDS) --nodes $$n; done
+	@set -e; for r in $(SIM_REGRESSIONS); do $(BUILD)/sim --seed $${r%:*} --nodes $${r#*:} | tail -n 1; done
 	@echo "== $(CLUSTER_BIN)"; LUMINOUS_BIN_DIR=$(BUILD) $(CLUSTER_BIN) --jobs 1
 
 unit: deps $(UNIT_BINS)
