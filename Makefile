@@ -25,9 +25,9 @@ NODES ?= 3 5
 # Seeds that once failed (seed:nodes), replayed on every run: each found a real bug.
 SIM_REGRESSIONS := 1:3 50:3 2231:5 134:3 4977:5
 
-BINS := $(BUILD)/raftsrv $(BUILD)/raftctl
+BINS := $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
 
-.PHONY: all test unit sim check-core deps asan clean run stop
+.PHONY: all test unit sim check-core deps asan clean run stop raftbench bench bench-etcd
 all: $(BUILD)/libluminous.a $(BUILD)/sim $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -52,6 +52,9 @@ $(BUILD)/raftsrv: $(BUILD)/src/raftsrv.o $(BUILD)/libluminous.a
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/raftctl: $(BUILD)/tools/raftctl.o $(BUILD)/libluminous.a
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/raftbench: $(BUILD)/tools/raftbench.o $(BUILD)/libluminous.a
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJS) $(BUILD)/libluminous.a
@@ -103,9 +106,20 @@ run: all
 stop:
 	@sh tools/cluster.sh stop
 
+# Benchmarks (BENCHMARKS.md): a fresh 3-node cluster of its own per run, on free ports.
+# Overridable: CLIENTS="1 8 64 256" DURATION=15 VSIZE=256 KEYS=10000 (and REPS, WARMUP).
+raftbench: $(BUILD)/raftbench
+
+bench: $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
+	@BIN_DIR=$(BUILD) bash tools/bench.sh
+
+# The same sweep against etcd and Luminous, in alternation, and the ratios.
+bench-etcd: $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
+	@BIN_DIR=$(BUILD) bash tools/bench-etcd.sh
+
 clean:
 	rm -rf build
 
 -include $(LIB_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(UNIT_HOBJS:.o=.d) \
          $(CLUSTER_OBJS:.o=.d) \
-         $(BUILD)/src/raftsrv.d $(BUILD)/tools/raftctl.d
+         $(BUILD)/src/raftsrv.d $(BUILD)/tools/raftctl.d $(BUILD)/tools/raftbench.d
