@@ -15,12 +15,13 @@ void election_tick(struct raft *r)
     if (r->election_elapsed < UINT32_MAX)
         r->election_elapsed++;
     if (r->election_elapsed >= r->election_timeout && config_is_voter(&r->conf, r->id))
-        election_campaign(r, r->cfg.pre_vote);
+        election_campaign(r, r->cfg.pre_vote, false);
 }
 
 /* Starts an election: for real (term+1, vote for self, paper §5.2), or as a pre-vote that
- * changes no state until a majority says it could win. */
-void election_campaign(struct raft *r, bool pre_vote)
+ * changes no state until a majority says it could win. A transfer campaign, asked for by
+ * the leader, skips the pre-vote and the voters' leader lease. */
+void election_campaign(struct raft *r, bool pre_vote, bool transfer)
 {
     RAFT_ASSERT(config_is_voter(&r->conf, r->id));
     uint64_t term;
@@ -42,7 +43,7 @@ void election_campaign(struct raft *r, bool pre_vote)
 
     if (quorum_vote_result(r) == VOTE_WON) { /* a one-voter cluster */
         if (pre_vote)
-            election_campaign(r, false);
+            election_campaign(r, false, transfer);
         else
             replication_become_leader(r);
         return;
@@ -55,7 +56,8 @@ void election_campaign(struct raft *r, bool pre_vote)
             .type = pre_vote ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE,
             .to = to,
             .term = term,
-            .vote = {.last_log_index = r->log.last_index, .last_log_term = r->log.last_term},
+            .vote = {.last_log_index = r->log.last_index, .last_log_term = r->log.last_term,
+                     .transfer = transfer},
         };
         raft_send(r, &m);
     }
@@ -101,7 +103,7 @@ void election_on_vote_response(struct raft *r, const struct raft_msg *m)
     switch (quorum_vote_result(r)) {
     case VOTE_WON:
         if (pre)
-            election_campaign(r, false);
+            election_campaign(r, false, false);
         else
             replication_become_leader(r);
         break;

@@ -520,11 +520,23 @@ static int wal_store_term(void *ctx, uint64_t index, uint64_t *term_out)
     return 0;
 }
 
+static int wal_store_type(void *ctx, uint64_t index, uint16_t *type_out)
+{
+    struct wal *w = ctx;
+    if (index < w->first_index)
+        return -RAFT_ECOMPACTED;
+    LUM_ASSERT(index <= w->last_index);
+    const struct seg *s = wal_find(w, index);
+    *type_out = s->types[index - s->first_index];
+    return 0;
+}
+
 void wal_log_store(struct wal *w, struct raft_log_store *out)
 {
     out->ctx = w;
     out->entry = wal_store_entry;
     out->term = wal_store_term;
+    out->type = wal_store_type;
 }
 
 void wal_close(struct wal *w)

@@ -6,11 +6,11 @@
  * HELLO (frame type 1), 20 bytes:
  *   u64 cluster_id | u64 node_id | u32 protocol
  *
- * Raft messages (frame type WIRE_RAFT_BASE + enum raft_msg_type, 17..24: the frame type is the
+ * Raft messages (frame type WIRE_RAFT_BASE + enum raft_msg_type, 17..26: the frame type is the
  * message type, it is not repeated in the body). Every one starts with 24 bytes:
  *   u64 from | u64 to | u64 term
  * then, by type:
- *   VOTE, PREVOTE             u64 last_log_index | u64 last_log_term                  = 40
+ *   VOTE, PREVOTE             u64 last_log_index | u64 last_log_term | u8 transfer    = 41
  *   VOTE_RESP, PREVOTE_RESP   u8 granted                                              = 25
  *   APPEND                    u64 prev_log_index | u64 prev_log_term |
  *                             u64 leader_commit | u32 n_entries | entry[n_entries]   >= 52
@@ -20,6 +20,9 @@
  *                             u64 hint_term                                           = 49
  *   HEARTBEAT                 u64 commit | u64 ctx                                    = 40
  *   HEARTBEAT_RESP            u64 ctx                                                 = 32
+ *   TIMEOUT_NOW               nothing more                                            = 24
+ *   SNAPSHOT                  u64 index | u64 term | members | members_old            >= 48
+ *       members:              u32 count (<= RAFT_MEMBERS_MAX) | count x (u64 id | u8 role)
  *
  * Validity (checked by the decoders; anything else is the core's to judge): the body is
  * exactly as long as its fields say, no shorter and no longer; bools are 0 or 1; an append's
@@ -75,7 +78,12 @@ size_t wire_raft_size(const struct raft_msg *m)
     switch ((enum raft_msg_type)m->type) {
     case RAFT_MSG_VOTE:
     case RAFT_MSG_PREVOTE:
-        body += 16;
+        body += 17;
+        break;
+    case RAFT_MSG_TIMEOUT_NOW:
+        break;
+    case RAFT_MSG_SNAPSHOT:
+        body += 16 + 8 + 9 * (m->snapshot.members.count + m->snapshot.members_old.count);
         break;
     case RAFT_MSG_VOTE_RESP:
     case RAFT_MSG_PREVOTE_RESP:
@@ -101,6 +109,30 @@ size_t wire_raft_size(const struct raft_msg *m)
         LUM_ASSERT(peer_msg_type_valid(m->type));
     }
     return WIRE_FRAME_HEADER_SIZE + body;
+}
+
+static void peer_encode_members(struct wire_writer *w, const struct raft_members *m)
+{
+    LUM_ASSERT(m->count <= RAFT_MEMBERS_MAX);
+    wire_put_u32(w, m->count);
+    for (uint32_t i = 0; i < m->count; i++) {
+        wire_put_u64(w, m->members[i].id);
+        wire_put_u8(w, m->members[i].role);
+    }
+}
+
+static void peer_decode_members(struct wire_reader *r, struct raft_members *m)
+{
+    m->count = wire_read_u32(r);
+    if (m->count > RAFT_MEMBERS_MAX) {
+        r->bad = true;
+        m->count = 0;
+        return;
+    }
+    for (uint32_t i = 0; i < m->count; i++) {
+        m->members[i].id = wire_read_u64(r);
+        m->members[i].role = wire_read_u8(r);
+    }
 }
 
 static void peer_encode_append(struct wire_writer *w, const struct raft_msg_append *a)
@@ -141,6 +173,15 @@ int wire_encode_raft(uint8_t *buf, size_t cap, const struct raft_msg *m)
     case RAFT_MSG_PREVOTE:
         wire_put_u64(&w, m->vote.last_log_index);
         wire_put_u64(&w, m->vote.last_log_term);
+        wire_put_u8(&w, m->vote.transfer ? 1 : 0);
+        break;
+    case RAFT_MSG_TIMEOUT_NOW:
+        break;
+    case RAFT_MSG_SNAPSHOT:
+        wire_put_u64(&w, m->snapshot.index);
+        wire_put_u64(&w, m->snapshot.term);
+        peer_encode_members(&w, &m->snapshot.members);
+        peer_encode_members(&w, &m->snapshot.members_old);
         break;
     case RAFT_MSG_VOTE_RESP:
     case RAFT_MSG_PREVOTE_RESP:
@@ -225,6 +266,15 @@ int wire_decode_raft(const struct wire_frame *f, struct raft_msg *out,
     case RAFT_MSG_PREVOTE:
         out->vote.last_log_index = wire_read_u64(&r);
         out->vote.last_log_term = wire_read_u64(&r);
+        out->vote.transfer = wire_read_bool(&r);
+        break;
+    case RAFT_MSG_TIMEOUT_NOW:
+        break;
+    case RAFT_MSG_SNAPSHOT:
+        out->snapshot.index = wire_read_u64(&r);
+        out->snapshot.term = wire_read_u64(&r);
+        peer_decode_members(&r, &out->snapshot.members);
+        peer_decode_members(&r, &out->snapshot.members_old);
         break;
     case RAFT_MSG_VOTE_RESP:
     case RAFT_MSG_PREVOTE_RESP:

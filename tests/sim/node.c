@@ -99,6 +99,15 @@ static int store_term(void *ctx, uint64_t index, uint64_t *term_out)
     return 0;
 }
 
+static int store_type(void *ctx, uint64_t index, uint16_t *type_out)
+{
+    struct node *n = ctx;
+    if (!store_check(n, index, "type"))
+        return -RAFT_ECOMPACTED;
+    *type_out = n->disk.log[index - 1].type;
+    return 0;
+}
+
 /* ---- life cycle ----------------------------------------------------------------------------- */
 
 void node_init(struct world *w, struct node *n, uint64_t id)
@@ -109,6 +118,7 @@ void node_init(struct world *w, struct node *n, uint64_t id)
     n->store.ctx = n;
     n->store.entry = store_entry;
     n->store.term = store_term;
+    n->store.type = store_type;
 }
 
 void node_free(struct node *n)

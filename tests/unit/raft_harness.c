@@ -51,11 +51,22 @@ static int harness_store_term_cb(void *ctx, uint64_t index, uint64_t *term_out)
     return 0;
 }
 
+static int harness_store_type_cb(void *ctx, uint64_t index, uint16_t *type_out)
+{
+    struct harness_store *s = ctx;
+    cr_assert(index >= 1 && index <= s->last_index,
+              "the core read type %llu; the store holds 1..%llu", (harness_ull)index,
+              (harness_ull)s->last_index);
+    *type_out = s->ents[index - 1].type;
+    return 0;
+}
+
 void harness_store_init(struct harness_store *s)
 {
     memset(s, 0, sizeof *s);
-    s->ops = (struct raft_log_store){
-        .ctx = s, .entry = harness_store_entry_cb, .term = harness_store_term_cb};
+    s->ops = (struct raft_log_store){.ctx = s, .entry = harness_store_entry_cb,
+                                     .term = harness_store_term_cb,
+                                     .type = harness_store_type_cb};
 }
 
 void harness_store_free(struct harness_store *s)
