@@ -69,14 +69,19 @@ struct raft_members {
     struct raft_member members[RAFT_MEMBERS_MAX];
 };
 
-/* A MEMBERS entry's payload: the configuration and, during a joint phase (paper §6),
- * the old one (count 0 otherwise). Encode returns the length (at most
- * RAFT_MEMBERS_ENCODED_MAX); decode returns 0 or -RAFT_EMALFORMED. */
+/* A MEMBERS entry's payload: the configuration, during a joint phase (paper §6) the old
+ * one (count 0 otherwise), then the shell's opaque context (what it needs to know of new
+ * members, such as addresses; the core only carries it). Encode returns the length, or 0
+ * if the context does not fit RAFT_PAYLOAD_MAX; decode returns 0 or -RAFT_EMALFORMED and
+ * points ctx_out into in. */
 #define RAFT_MEMBERS_ENCODED_MAX (2 * (4 + RAFT_MEMBERS_MAX * 9))
+#define RAFT_MEMBERS_CONTEXT_MAX (RAFT_PAYLOAD_MAX - RAFT_MEMBERS_ENCODED_MAX)
 uint32_t raft_members_encode(const struct raft_members *members,
-                             const struct raft_members *old, uint8_t *out);
+                             const struct raft_members *old, const void *ctx,
+                             uint32_t ctx_len, uint8_t *out);
 int      raft_members_decode(const uint8_t *in, uint32_t len, struct raft_members *members_out,
-                             struct raft_members *old_out);
+                             struct raft_members *old_out, const uint8_t **ctx_out,
+                             uint32_t *ctx_len_out);
 
 /* ---- messages ------------------------------------------------------------------------- */
 
@@ -302,10 +307,12 @@ void raft_status(const struct raft *r, struct raft_status *st);
  * cluster goes through the joint configuration C_old,new first and on to next by itself
  * once that commits; a change of learners alone takes one step. A new server should join
  * as a learner and become a voter once caught up (thesis §4.2.1). A leader that is not a
- * voter of next steps down once next commits. 0, -RAFT_ENOTLEADER, -RAFT_ECHANGING (a
- * change is in progress: one at a time), -RAFT_EINVAL (invalid, or no voters),
- * -RAFT_EBUSY (log window full). */
-int  raft_change_members(struct raft *r, const struct raft_members *next);
+ * voter of next steps down once next commits. ctx (up to RAFT_MEMBERS_CONTEXT_MAX bytes)
+ * rides in the entry for the shell. 0, -RAFT_ENOTLEADER, -RAFT_ECHANGING (a change is in
+ * progress: one at a time), -RAFT_EINVAL (invalid, no voters, ctx too long), -RAFT_EBUSY
+ * (log window full, or no entry of this term committed yet: retry). */
+int  raft_change_members(struct raft *r, const struct raft_members *next, const void *ctx,
+                         uint32_t ctx_len);
 
 /* Leader only: hands leadership to voter to (thesis §3.10): brings it up to date, sends it
  * TIMEOUT_NOW, and refuses proposals meanwhile (-RAFT_ETRANSFER) for at most an election

@@ -43,30 +43,41 @@ static const uint8_t *members_get(const uint8_t *p, const uint8_t *end, struct r
 }
 
 uint32_t raft_members_encode(const struct raft_members *members,
-                             const struct raft_members *old, uint8_t *out)
+                             const struct raft_members *old, const void *ctx,
+                             uint32_t ctx_len, uint8_t *out)
 {
     RAFT_ASSERT(members->count <= RAFT_MEMBERS_MAX && old->count <= RAFT_MEMBERS_MAX);
     uint8_t *end = members_put(members_put(out, members), old);
-    return (uint32_t)(end - out);
+    uint32_t len = (uint32_t)(end - out);
+    if (ctx_len > RAFT_PAYLOAD_MAX - len)
+        return 0;
+    if (ctx_len > 0)
+        memcpy(end, ctx, ctx_len);
+    return len + ctx_len;
 }
 
 int raft_members_decode(const uint8_t *in, uint32_t len, struct raft_members *members_out,
-                        struct raft_members *old_out)
+                        struct raft_members *old_out, const uint8_t **ctx_out,
+                        uint32_t *ctx_len_out)
 {
     const uint8_t *end = in + len;
     const uint8_t *p = members_get(in, end, members_out);
     if (p)
         p = members_get(p, end, old_out);
-    if (!p || p != end || !members_valid(members_out) || !members_valid(old_out) ||
+    if (!p || !members_valid(members_out) || !members_valid(old_out) ||
         members_voters(members_out) == 0)
         return -RAFT_EMALFORMED;
+    if (ctx_out)
+        *ctx_out = p;
+    if (ctx_len_out)
+        *ctx_len_out = (uint32_t)(end - p);
     return 0;
 }
 
 bool membership_entry_valid(const struct raft_entry *e)
 {
     struct raft_members m, old;
-    return raft_members_decode(e->payload, e->len, &m, &old) == 0;
+    return raft_members_decode(e->payload, e->len, &m, &old, NULL, NULL) == 0;
 }
 
 /* ---- the configurations in the log ------------------------------------------------------- */
@@ -96,7 +107,7 @@ void membership_on_append(struct raft *r, const struct raft_entry *e)
     if (e->type != RAFT_ENTRY_MEMBERS)
         return;
     struct raft_config_state c;
-    int rv = raft_members_decode(e->payload, e->len, &c.current, &c.previous);
+    int rv = raft_members_decode(e->payload, e->len, &c.current, &c.previous, NULL, NULL);
     RAFT_ASSERT(rv == 0); /* checked when the message or proposal came in */
     membership_push(r, e->index, &c);
     membership_set(r);
@@ -137,7 +148,8 @@ void membership_init(struct raft *r, const struct raft_boot *boot)
         rv = store->entry(store->ctx, i, e);
         RAFT_ASSERT(rv == 0);
         struct raft_config_state c;
-        RAFT_ASSERT(raft_members_decode(e->payload, e->len, &c.current, &c.previous) == 0);
+        rv = raft_members_decode(e->payload, e->len, &c.current, &c.previous, NULL, NULL);
+        RAFT_ASSERT(rv == 0);
         membership_push(r, i, &c);
     }
     r->conf = r->conf_changes_count ? r->conf_changes[r->conf_changes_count - 1].conf
@@ -172,14 +184,15 @@ void membership_on_commit(struct raft *r)
             return; /* next flush */
         uint8_t payload[RAFT_MEMBERS_ENCODED_MAX];
         struct raft_members none = {0};
-        uint32_t len = raft_members_encode(&r->conf.current, &none, payload);
+        uint32_t len = raft_members_encode(&r->conf.current, &none, NULL, 0, payload);
         replication_append(r, RAFT_ENTRY_MEMBERS, payload, len);
     } else if (!config_is_voter(&r->conf, r->id)) {
         raft_become_follower(r, r->current_term, 0); /* thesis §4.2.2 */
     }
 }
 
-int raft_change_members(struct raft *r, const struct raft_members *next)
+int raft_change_members(struct raft *r, const struct raft_members *next, const void *ctx,
+                        uint32_t ctx_len)
 {
     RAFT_ASSERT(!r->ready_pending);
     if (r->role != RAFT_LEADER)
@@ -188,7 +201,7 @@ int raft_change_members(struct raft *r, const struct raft_members *next)
         return -RAFT_ECHANGING;
     if (r->transfer_to)
         return -RAFT_ETRANSFER;
-    if (!members_valid(next) || members_voters(next) == 0)
+    if (!members_valid(next) || members_voters(next) == 0 || ctx_len > RAFT_MEMBERS_CONTEXT_MAX)
         return -RAFT_EINVAL;
     uint32_t ids = r->conf.current.count;
     for (uint32_t i = 0; i < next->count; i++)
@@ -200,9 +213,11 @@ int raft_change_members(struct raft *r, const struct raft_members *next)
     if (!r->committed_in_term || log_room(&r->log) == 0)
         return -RAFT_EBUSY;
     bool joint = !members_same_voters(&r->conf.current, next);
-    uint8_t payload[RAFT_MEMBERS_ENCODED_MAX];
+    uint8_t payload[RAFT_PAYLOAD_MAX];
     struct raft_members none = {0};
-    uint32_t len = raft_members_encode(next, joint ? &r->conf.current : &none, payload);
+    uint32_t len = raft_members_encode(next, joint ? &r->conf.current : &none, ctx, ctx_len,
+                                       payload);
+    RAFT_ASSERT(len > 0);
     replication_append(r, RAFT_ENTRY_MEMBERS, payload, len);
     return 0;
 }
