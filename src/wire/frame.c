@@ -21,6 +21,7 @@ static bool frame_type_known(uint8_t type)
 {
     switch (type) {
     case WIRE_HELLO:
+    case WIRE_SNAP_CHUNK:
     case WIRE_CLIENT_REQUEST:
     case WIRE_CLIENT_RESPONSE:
     case WIRE_STATUS_RESPONSE:
