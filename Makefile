@@ -23,7 +23,7 @@ CLUSTER_BIN  := $(BUILD)/tests/cluster/test_cluster
 SEEDS ?= 1-500
 NODES ?= 3 5
 # Seeds that once failed (seed:nodes), replayed on every run: each found a real bug.
-SIM_REGRESSIONS := 1:3 50:3 2231:5
+SIM_REGRESSIONS := 1:3 50:3 2231:5 134:3 4977:5
 
 BINS := $(BUILD)/raftsrv $(BUILD)/raftctl
 

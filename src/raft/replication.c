@@ -321,7 +321,7 @@ void replication_on_append_response(struct raft *r, const struct raft_msg *m)
     } else if (pr->state == PROGRESS_PROBE) {
         /* an answer to the probe out (it may be below match after a repair from a hint
          * below match; simulator seed 2231, 5 nodes) or news of a higher match */
-        if (ar->last_index >= pr->match_index || ar->last_index + 1 == pr->next_index)
+        if (ar->last_index >= pr->match_index || ar->last_index + 1 >= pr->next_index)
             progress_become_replicate(pr);
     } else {
         inflights_free_to(&pr->inflight, ar->last_index);
