@@ -309,7 +309,8 @@ void raft_status(const struct raft *r, struct raft_status *st);
  * as a learner and become a voter once caught up (thesis §4.2.1). A leader that is not a
  * voter of next steps down once next commits. ctx (up to RAFT_MEMBERS_CONTEXT_MAX bytes)
  * rides in the entry for the shell. 0, -RAFT_ENOTLEADER, -RAFT_ECHANGING (a change is in
- * progress: one at a time), -RAFT_EINVAL (invalid, no voters, ctx too long), -RAFT_EBUSY
+ * progress: one at a time), -RAFT_ETRANSFER, -RAFT_EINVAL (invalid, no voters, ctx too
+ * long), -RAFT_EBUSY
  * (log window full, or no entry of this term committed yet: retry). */
 int  raft_change_members(struct raft *r, const struct raft_members *next, const void *ctx,
                          uint32_t ctx_len);

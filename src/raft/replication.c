@@ -281,7 +281,11 @@ static void replication_on_refusal(struct raft *r, struct progress *pr,
                                         : ar->last_index != pr->next_index - 1)
         return;
     uint64_t next;
-    if (ar->hint_index < pr->match_index) {
+    if (ar->hint_index < r->log.snapshot_index) {
+        /* It ends before our snapshot: send from right after its end; if the log no longer
+         * holds that (compacted), the snapshot goes instead. No walking back. */
+        next = ar->hint_index + 1;
+    } else if (ar->hint_index < pr->match_index) {
         /* It lacks entries it acknowledged: its disk lost them (a damaged last slot is cut
          * like a torn one at restart), or this answer was overtaken by its ack. Either
          * way, sending from its hint is safe; match stays, other disks hold the entries. */
