@@ -44,6 +44,8 @@ static int admin_members(struct server *s, const struct wire_request *rq, uint64
     raft_members(s->raft, &now, &old);
     struct raft_status st;
     raft_status(s->raft, &st);
+    if (st.changing)
+        return -RAFT_ECHANGING; /* before anything else: the clearest answer */
     for (uint32_t i = 0; i < n; i++) {
         next.members[i] = (struct raft_member){.id = want[i].id, .role = want[i].role};
         bool known = server_member(s, want[i].id) != NULL;
@@ -65,6 +67,11 @@ static int admin_members(struct server *s, const struct wire_request *rq, uint64
     int rv = raft_change_members(s->raft, &next, ctx, len);
     if (rv != 0)
         return rv;
+    /* the leader dials newcomers now, and shows their addresses while the change runs */
+    for (uint32_t i = 0; i < n; i++) {
+        book_set(s, want[i].id, want[i].peer_addr, want[i].client_addr);
+        peers_ensure(s, want[i].id);
+    }
     raft_status(s->raft, &st);
     *index_out = st.last_index; /* the MEMBERS entry just appended */
     return 0;
@@ -93,6 +100,8 @@ int admin_request(struct server *s, struct client *c, const struct wire_request 
         break;
     case WIRE_OP_SNAPSHOT:
         kind = ADMIN_SNAPSHOT;
+        if (st.role != RAFT_LEADER)
+            rv = -LUM_ENOTLEADER; /* "on the leader": the client follows the hint */
         break;
     default:
         rv = -LUM_EINVAL;

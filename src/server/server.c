@@ -484,6 +484,10 @@ void server_destroy(struct server *s)
 {
     if (!s)
         return;
+    if (s->snap_child > 0) { /* a half-written snapshot is only a temporary file */
+        kill(s->snap_child, SIGKILL);
+        waitpid(s->snap_child, NULL, 0);
+    }
     peers_close(s);
     clients_close(s);
     server_close_watch(s, &s->timer);

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,12 +18,11 @@
 
 #define SNAPSHOT_BODY_VERSION 1u
 
-static int snapshot_write(struct server *s, uint64_t index, uint64_t term)
+static int snapshot_write(struct server *s, int dirfd, uint64_t index, uint64_t term)
 {
     struct snap_writer *w;
     struct lum_err err;
-    int rv = snap_writer_open(storage_dirfd(s->storage), index, term, &s->members,
-                              &s->members_old, &w, &err);
+    int rv = snap_writer_open(dirfd, index, term, &s->members, &s->members_old, &w, &err);
     if (rv != 0) {
         lum_error("snapshot %llu: %s", (unsigned long long)index, err.msg);
         return rv;
@@ -46,6 +48,22 @@ static int snapshot_write(struct server *s, uint64_t index, uint64_t term)
     return rv;
 }
 
+/* The child writes the snapshot and nothing else: it dies with its parent, and it keeps
+ * none of the parent's descriptors (not the data dir's lock, not a socket), so a killed
+ * server restarts at once. */
+_Noreturn static void snapshot_child(struct server *s, uint64_t index, uint64_t term)
+{
+    pid_t parent = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    int dirfd = openat(storage_dirfd(s->storage), ".", O_RDONLY | O_DIRECTORY);
+    if (dirfd < 0 || dup2(dirfd, 3) < 0)
+        _exit(1);
+    close_range(4, ~0u, 0); /* everything but stdio and the new data dir descriptor */
+    _exit(snapshot_write(s, 3, index, term) == 0 ? 0 : 1);
+}
+
 int snapshot_start(struct server *s)
 {
     if (s->snap_child)
@@ -67,7 +85,7 @@ int snapshot_start(struct server *s)
         return -LUM_EIO;
     }
     if (pid == 0)
-        _exit(snapshot_write(s, st.applied_index, term) == 0 ? 0 : 1);
+        snapshot_child(s, st.applied_index, term);
     lum_info("snapshot at index %llu: writing from child %d (fork stalled the loop %llu ms)",
              (unsigned long long)st.applied_index, (int)pid,
              (unsigned long long)(clock_mono_ms() - t0));
@@ -89,11 +107,10 @@ void snapshot_reaped(struct server *s, int status)
     raft_snapshot_taken(s->raft, index);
     s->snap_prev_index = s->snap_index;
     s->snap_index = index;
-    /* Keep the log back to the previous snapshot: if this one is found damaged at the next
-     * start, that one plus the log still give the whole state. */
+    /* Keep snapshot_margin entries behind it: followers a little behind catch up from the
+     * log. (A margin >= snapshot_entries also keeps the log back to the previous snapshot,
+     * so a damaged newest one can be skipped at a restart.) */
     uint64_t upto = index > s->cfg.snapshot_margin ? index - s->cfg.snapshot_margin : 0;
-    if (upto > s->snap_prev_index)
-        upto = s->snap_prev_index;
     struct lum_err err;
     if (upto > 0 && wal_compact(storage_wal(s->storage), upto, &err) != 0)
         lum_warn("log compaction: %s", err.msg);

@@ -412,9 +412,19 @@ int snap_list(int data_dirfd, struct snap_meta *out, uint32_t cap, uint32_t *n_o
             unlinkat(dirfd, de->d_name, 0); /* a write that did not finish */
             continue;
         }
-        if (!snap_parse_name(de->d_name, &term, &index) || *n_out == cap)
+        if (!snap_parse_name(de->d_name, &term, &index))
             continue;
-        struct snap_meta *m = &out[(*n_out)++];
+        struct snap_meta *m;
+        if (*n_out < cap) {
+            m = &out[(*n_out)++];
+        } else { /* full: a newer one replaces the oldest kept */
+            m = &out[0];
+            for (uint32_t i = 1; i < cap; i++)
+                if (out[i].index < m->index)
+                    m = &out[i];
+            if (m->index >= index)
+                continue;
+        }
         memset(m, 0, sizeof *m);
         m->index = index;
         m->term = term;
