@@ -293,6 +293,8 @@ static void inbound_close(struct server *s, struct inbound *in)
     free(in);
 }
 
+static struct peer *peers_find(struct server *s, uint64_t id);
+
 static int inbound_on_hello(struct inbound *in, const struct wire_frame *f)
 {
     struct server *s = in->srv;
@@ -316,6 +318,12 @@ static int inbound_on_hello(struct inbound *in, const struct wire_frame *f)
     if (!server_member(s, h.node_id) && h.peer_addr[0])
         book_set(s, h.node_id, h.peer_addr, NULL);
     peers_ensure(s, h.node_id);
+    struct peer *p = peers_find(s, h.node_id);
+    if (p && !conn_is_open(&p->out)) { /* it is up again: no need to wait out the backoff */
+        p->backoff_ms = 0;
+        p->retry_at_ms = 0;
+        peer_dial(p);
+    }
     return 0;
 }
 

@@ -377,12 +377,17 @@ static int server_open_raft(struct server *s, struct lum_err *err)
     storage_options_default(&opts);
     opts.segment_entries = s->cfg.segment_entries;
     struct raft_boot boot;
+    uint64_t t0 = clock_mono_ms();
     int rv = storage_open(s->cfg.data_dir, &opts, &s->storage, &boot, err);
     if (rv != 0)
         return rv;
+    uint64_t t1 = clock_mono_ms();
     const struct snap_meta *snap = storage_snapshot(s->storage);
     if (snap->index > 0 && (rv = snapshot_load(s, snap, err)) != 0)
         return rv;
+    lum_info("recovered the log in %llu ms, loaded snapshot %llu in %llu ms",
+             (unsigned long long)(t1 - t0), (unsigned long long)snap->index,
+             (unsigned long long)(clock_mono_ms() - t1));
     if (snap->index == 0) { /* a new cluster: its members are the config file's */
         boot.members.count = s->cfg.n_members;
         for (uint32_t i = 0; i < s->cfg.n_members; i++)

@@ -267,8 +267,10 @@ static int snap_parse_header(const uint8_t *h, const char *name, struct snap_met
 
 struct snap_reader {
     int      fd;
-    uint64_t left;
+    uint64_t left;      /* body bytes not yet handed out */
     uint32_t crc;
+    uint8_t *buf;       /* read ahead in SNAP_BUF_SIZE blocks: loads ask for a few bytes at a time */
+    size_t   pos, end;
 };
 
 int snap_reader_open(int data_dirfd, const char *name, struct snap_meta *meta_out,
@@ -301,6 +303,10 @@ int snap_reader_open(int data_dirfd, const char *name, struct snap_meta *meta_ou
         rv = -LUM_ECORRUPT;
     }
     struct snap_reader *r = rv == 0 ? calloc(1, sizeof *r) : NULL;
+    if (r && !(r->buf = malloc(SNAP_BUF_SIZE))) {
+        free(r);
+        r = NULL;
+    }
     if (rv == 0 && !r)
         rv = -LUM_ENOMEM;
     if (rv != 0) {
@@ -321,13 +327,20 @@ int snap_read(struct snap_reader *r, void *buf, size_t len)
     uint8_t *p = buf;
     size_t want = len;
     while (want > 0) {
-        ssize_t n = read(r->fd, p, want);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n == 0 ? -LUM_ECORRUPT : -LUM_EIO;
-        p += n;
-        want -= (size_t)n;
+        if (r->pos == r->end) {
+            ssize_t n = read(r->fd, r->buf, SNAP_BUF_SIZE);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return n == 0 ? -LUM_ECORRUPT : -LUM_EIO;
+            r->pos = 0;
+            r->end = (size_t)n;
+        }
+        size_t k = r->end - r->pos < want ? r->end - r->pos : want;
+        memcpy(p, r->buf + r->pos, k);
+        r->pos += k;
+        p += k;
+        want -= k;
     }
     r->crc = lum_crc32c(r->crc, buf, len);
     r->left -= len;
@@ -354,6 +367,7 @@ void snap_reader_close(struct snap_reader *r)
     if (!r)
         return;
     close(r->fd);
+    free(r->buf);
     free(r);
 }
 
