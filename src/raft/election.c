@@ -10,11 +10,30 @@ bool election_in_lease(const struct raft *r)
     return r->leader_id != 0 && r->election_elapsed < r->cfg.election_ticks;
 }
 
+/* A voter of the configuration in force campaigns. So does a server that is not one, while
+ * that configuration may still be uncommitted and it is a voter of one before it (thesis
+ * §4.1): it can be the only server whose log can win, e.g. a leader that appended a C_new
+ * without itself and crashed before C_new committed, while the others still need its vote.
+ * Its own vote then does not count (quorum.c counts only voters of the configuration). */
+bool election_may_campaign(const struct raft *r)
+{
+    if (config_is_voter(&r->conf, r->id))
+        return true;
+    if (r->conf_changes_count == 0)
+        return false; /* the configuration in force is known committed */
+    if (config_is_voter(&r->conf_committed, r->id))
+        return true;
+    for (uint32_t i = 0; i + 1 < r->conf_changes_count; i++)
+        if (config_is_voter(&r->conf_changes[i].conf, r->id))
+            return true;
+    return false;
+}
+
 void election_tick(struct raft *r)
 {
     if (r->election_elapsed < UINT32_MAX)
         r->election_elapsed++;
-    if (r->election_elapsed >= r->election_timeout && config_is_voter(&r->conf, r->id))
+    if (r->election_elapsed >= r->election_timeout && election_may_campaign(r))
         election_campaign(r, r->cfg.pre_vote, false);
 }
 
@@ -23,7 +42,7 @@ void election_tick(struct raft *r)
  * the leader, skips the pre-vote and the voters' leader lease. */
 void election_campaign(struct raft *r, bool pre_vote, bool transfer)
 {
-    RAFT_ASSERT(config_is_voter(&r->conf, r->id));
+    RAFT_ASSERT(election_may_campaign(r));
     uint64_t term;
     if (pre_vote) {
         r->role = RAFT_PRECANDIDATE;
@@ -39,7 +58,8 @@ void election_campaign(struct raft *r, bool pre_vote, bool transfer)
     for (uint32_t i = 0; i < r->prs_count; i++)
         r->prs[i].voted = r->prs[i].granted = false;
     struct progress *self = raft_progress(r, r->id);
-    self->voted = self->granted = true;
+    if (self) /* absent when we campaign from outside the configuration (see above) */
+        self->voted = self->granted = true;
 
     if (quorum_vote_result(r) == VOTE_WON) { /* a one-voter cluster */
         if (pre_vote)

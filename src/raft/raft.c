@@ -279,6 +279,12 @@ static bool raft_msg_from_leader(const struct raft_msg *m)
            m->type == RAFT_MSG_TIMEOUT_NOW || m->type == RAFT_MSG_SNAPSHOT;
 }
 
+static bool raft_msg_is_response(const struct raft_msg *m)
+{
+    return m->type == RAFT_MSG_APPEND_RESP || m->type == RAFT_MSG_HEARTBEAT_RESP ||
+           m->type == RAFT_MSG_VOTE_RESP || m->type == RAFT_MSG_PREVOTE_RESP;
+}
+
 /* Paper Figure 2: a newer term makes us a follower; an older one gets the message ignored.
  * Returns false when the message needs no further handling. */
 static bool raft_step_term(struct raft *r, const struct raft_msg *m)
@@ -289,6 +295,11 @@ static bool raft_step_term(struct raft *r, const struct raft_msg *m)
          * partitioned or removed; it must not depose the leader or bump our term */
         if (vote_request && !m->vote.transfer &&
             (m->type == RAFT_MSG_PREVOTE || r->cfg.check_quorum) && election_in_lease(r))
+            return false;
+        /* An answer from a server outside our configuration: a removed one, whose term grew
+         * in campaigns nobody needs, answering something sent before its removal. Dropping
+         * an answer only costs liveness, and that server is in no quorum of ours. */
+        if (raft_msg_is_response(m) && !raft_progress(r, m->from))
             return false;
         bool future_term_only = m->type == RAFT_MSG_PREVOTE ||
                                 (m->type == RAFT_MSG_PREVOTE_RESP && m->vote_resp.granted);
@@ -319,9 +330,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         return -RAFT_EMALFORMED;
     if (!raft_step_term(r, m))
         return 0;
-    bool response = m->type == RAFT_MSG_APPEND_RESP || m->type == RAFT_MSG_HEARTBEAT_RESP ||
-                    m->type == RAFT_MSG_VOTE_RESP || m->type == RAFT_MSG_PREVOTE_RESP;
-    if (r->role == RAFT_LEADER && response) {
+    if (r->role == RAFT_LEADER && raft_msg_is_response(m)) {
         struct progress *pr = raft_progress(r, m->from);
         if (pr)
             pr->recent_active = true; /* for check-quorum */

@@ -212,6 +212,7 @@ bool membership_entry_valid(const struct raft_entry *e);
 
 /* election.c */
 void election_tick(struct raft *r);
+bool election_may_campaign(const struct raft *r);
 void election_campaign(struct raft *r, bool pre_vote, bool transfer);
 void election_on_vote_request(struct raft *r, const struct raft_msg *m);
 void election_on_vote_response(struct raft *r, const struct raft_msg *m);

@@ -15,8 +15,10 @@ void replication_become_leader(struct raft *r)
     for (uint32_t i = 0; i < r->prs_count; i++)
         progress_reset(&r->prs[i], r->prs[i].id, r->log.last_index + 1);
     struct progress *self = raft_progress(r, r->id);
-    self->match_index = r->log.stable_index; /* only what is durable counts (§10.2.1) */
-    self->read_acked = r->read_round;
+    if (self) { /* absent for a leader elected from outside its configuration (election.c) */
+        self->match_index = r->log.stable_index; /* only what is durable counts (§10.2.1) */
+        self->read_acked = r->read_round;
+    }
     /* A leader commits entries of earlier terms only by committing one of its own (paper
      * §5.4.2), so it starts its term with an empty entry (paper §8). */
     r->noop_pending = true;

@@ -646,6 +646,77 @@ Test(raft_members, a_removed_leader_before_c_new_commits_serves_or_refuses_reads
     harness_cluster_free(&c);
 }
 
+/* Thesis §4.1, found by the simulator (seed 469, 3 nodes): leader 2 of "1 2" appended
+ * C_new = "1 2L" and crashed before it committed. 1 is still in the joint phase and needs
+ * 2's vote; 2's log is longer, so it refuses; 2 is a learner of its latest configuration.
+ * 2 must campaign anyway (without counting its own vote), commit C_new, and step down. */
+Test(raft_members, a_server_outside_an_uncommitted_c_new_still_campaigns_if_it_voted_before)
+{
+    struct harness_cluster c;
+    harness_cluster_init(&c, 2);
+    struct raft_members joint = harness_members("1 2L"), old = harness_members("1 2");
+    struct raft_members none = {0};
+    for (uint64_t id = 1; id <= 2; id++) {
+        struct harness_node *n = harness_cluster_node(&c, id);
+        n->members = old;
+        harness_store_append(&n->store, 1);
+        harness_store_append_members(&n->store, 1, &joint, &old, NULL, 0);
+        n->store.hard_state = (struct raft_hard_state){.term = 1, .voted_for = 2};
+    }
+    harness_store_append_members(&harness_cluster_node(&c, 2)->store, 1, &joint, &none,
+                                 NULL, 0);
+    harness_cluster_start(&c);
+    struct harness_node *one = harness_cluster_node(&c, 1), *two = harness_cluster_node(&c, 2);
+    assert_members(one, "1 2L", "1 2");
+    assert_members(two, "1 2L", "");
+    cr_assert(!status(two).voter);
+
+    for (uint32_t i = 0; i < 40 * one->cfg.election_ticks; i++) {
+        harness_cluster_tick_all(&c, 1);
+        if (harness_cluster_leader(&c) == 1)
+            break;
+    }
+    cr_assert_eq(harness_cluster_leader(&c), 1, "1 leads once 2 committed C_new for it");
+    assert_members(one, "1 2L", "");
+    cr_assert_eq(stored(one, 3)->term, 1, "C_new came from 2's log");
+    cr_assert_geq(status(one).commit_index, 3, "C_new committed");
+    cr_assert_neq(status(two).role, RAFT_LEADER);
+    uint64_t index;
+    cr_assert_eq(harness_node_propose(one, 7, &index), 0);
+    harness_cluster_deliver(&c);
+    cr_assert_geq(status(one).commit_index, index);
+    harness_cluster_check_applied(&c);
+    harness_cluster_free(&c);
+}
+
+/* Found by the simulator (seed 4125, 5 nodes): a removed server, campaigning in terms of its
+ * own (pre-vote off), answered an append the leader had sent before the removal; the answer's
+ * higher term deposed a healthy leader. Answers from outside the configuration are dropped;
+ * a member's still counts. */
+Test(raft_members, a_higher_term_answer_from_a_removed_server_does_not_depose_the_leader)
+{
+    struct harness_cluster c;
+    const char *const three[] = {"1 2 3", "1 2 3", "1 2 3"};
+    struct harness_node *leader = cluster_up(&c, 3, three);
+    cr_assert_eq(change(leader, "1 2"), 0);
+    harness_cluster_deliver(&c);
+    heartbeat_round(&c, 1);
+    assert_members(leader, "1 2", "");
+    cr_assert(!status(leader).changing);
+    uint64_t term = status(leader).term, last = status(leader).last_index;
+
+    step_ok(leader, ack(3, 1, term + 5, last));
+    step_ok(leader, harness_heartbeat_resp(3, 1, term + 5, 0));
+    step_ok(leader, harness_vote_resp(3, 1, term + 5, false, false));
+    cr_assert_eq(status(leader).role, RAFT_LEADER);
+    cr_assert_eq(status(leader).term, term);
+
+    step_ok(leader, ack(2, 1, term + 1, last));
+    cr_assert_eq(status(leader).role, RAFT_FOLLOWER, "a member's newer term still counts");
+    cr_assert_eq(status(leader).term, term + 1);
+    harness_cluster_free(&c);
+}
+
 /* ---- the log's configurations: truncation and restart ---------------------------------------- */
 
 Test(raft_members,
