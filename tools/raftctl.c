@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "luminous/client.h"
+#include "luminous/io.h"
 #include "luminous/kv.h"
 
 enum { EXIT_OK = 0, EXIT_NO = 1, EXIT_USAGE = 2, EXIT_UNAVAILABLE = 3 };
@@ -27,6 +30,12 @@ static void usage(FILE *f)
             "  del KEY                         delete KEY\n"
             "  cas KEY OLD NEW                 set KEY to NEW if it is OLD (exit 1 if not)\n"
             "  status                          each node's view of the cluster\n"
+            "  members                         the leader's members: role, match, lag\n"
+            "  members add ID PEER CLIENT      add a server: as a learner, then a voter once\n"
+            "                                  caught up (waits up to --timeout, default 60 s)\n"
+            "  members remove ID               remove a server (the leader too)\n"
+            "  transfer ID                     hand leadership to voter ID\n"
+            "  snapshot                        take a snapshot on the leader now\n"
             "--cluster defaults to $LUMINOUS_CLUSTER, then " LUM_CLUSTER_DEFAULT "\n"
             "exit: 0 ok, 1 no such key / no match, 2 usage, 3 cluster unavailable or timed out\n");
 }
@@ -259,15 +268,6 @@ static int cmd_status(struct ctl *ctl, char **args)
     return EXIT_OK;
 }
 
-static const struct {
-    const char *name;
-    int         args;
-    int       (*fn)(struct ctl *ctl, char **args);
-} commands[] = {
-    {"put", 2, cmd_put}, {"get", 1, cmd_get}, {"del", 1, cmd_del},
-    {"cas", 3, cmd_cas}, {"status", 0, cmd_status},
-};
-
 static int ctl_number(const char *opt, const char *text, uint64_t max, uint64_t *out)
 {
     char *end;
@@ -281,9 +281,213 @@ static int ctl_number(const char *opt, const char *text, uint64_t max, uint64_t 
     return 0;
 }
 
+/* ---- admin ---------------------------------------------------------------------------------- */
+
+static int ctl_admin(struct ctl *ctl, const char *what, uint8_t op, const void *body,
+                     uint32_t len, struct lum_reply *r)
+{
+    struct lum_err err = {{0}};
+    int rv = lum_client_admin(ctl->client, op, body, len, r, &err);
+    if (rv != 0)
+        return ctl_failed(what, rv, &err);
+    return ctl_reply_status(what, r);
+}
+
+static int ctl_leader(struct ctl *ctl, const char *what, struct wire_status *st)
+{
+    struct lum_err err = {{0}};
+    int rv = lum_client_leader_status(ctl->client, st, &err);
+    return rv == 0 ? EXIT_OK : ctl_failed(what, rv, &err);
+}
+
+static int ctl_id(const char *text, uint64_t *id)
+{
+    if (ctl_number("ID", text, UINT64_MAX, id) != 0 || *id == 0)
+        return EXIT_USAGE;
+    return EXIT_OK;
+}
+
+static int members_show(struct ctl *ctl)
+{
+    static struct wire_status st;
+    int ex = ctl_leader(ctl, "members", &st);
+    if (ex != EXIT_OK)
+        return ex;
+    if (!ctl->json)
+        printf("%-6s %-8s %-21s %-21s %10s %8s\n", "ID", "ROLE", "PEER", "CLIENT", "MATCH",
+               "LAG");
+    else
+        printf("[");
+    for (uint32_t i = 0; i < st.n_members; i++) {
+        const struct wire_member *m = &st.members[i];
+        uint64_t match = m->id == st.id ? st.last_index : m->match_index;
+        uint64_t lag = st.last_index > match ? st.last_index - match : 0;
+        const char *role = m->role == RAFT_LEARNER ? "learner" : "voter";
+        if (ctl->json) {
+            printf("%s{\"id\":%llu,\"role\":\"%s\",\"leader\":%s,\"peer\":", i ? "," : "",
+                   (unsigned long long)m->id, role, m->id == st.id ? "true" : "false");
+            json_string(m->peer_addr, strlen(m->peer_addr));
+            printf(",\"client\":");
+            json_string(m->client_addr, strlen(m->client_addr));
+            printf(",\"match_index\":%llu,\"lag\":%llu}", (unsigned long long)match,
+                   (unsigned long long)lag);
+        } else {
+            printf("%-6llu %-8s %-21s %-21s %10llu %8llu%s\n", (unsigned long long)m->id, role,
+                   m->peer_addr, m->client_addr, (unsigned long long)match,
+                   (unsigned long long)lag, m->id == st.id ? "  (leader)" : "");
+        }
+    }
+    if (ctl->json)
+        printf("]\n");
+    return EXIT_OK;
+}
+
+/* Sends the leader's configuration with `id` set to role (0: removed). */
+static int members_change(struct ctl *ctl, const char *what, uint64_t id, uint8_t role,
+                          const char *peer, const char *client, bool *retry_out)
+{
+    static struct wire_status st;
+    int ex = ctl_leader(ctl, what, &st);
+    if (ex != EXIT_OK)
+        return ex;
+    struct wire_member want[RAFT_MEMBERS_MAX];
+    uint32_t n = 0;
+    bool found = false;
+    for (uint32_t i = 0; i < st.n_members; i++) {
+        if (st.members[i].id == id) {
+            found = true;
+            if (!role)
+                continue;
+            want[n] = st.members[i];
+            want[n++].role = role;
+        } else {
+            want[n++] = st.members[i];
+        }
+    }
+    if (!found && role) {
+        if (n == RAFT_MEMBERS_MAX) {
+            fprintf(stderr, "raftctl: %s: the cluster has %u members, the most it can have\n",
+                    what, RAFT_MEMBERS_MAX);
+            return EXIT_USAGE;
+        }
+        want[n] = (struct wire_member){.id = id, .role = role};
+        snprintf(want[n].peer_addr, sizeof want[n].peer_addr, "%s", peer);
+        snprintf(want[n++].client_addr, sizeof want[n].client_addr, "%s", client);
+    }
+    if (!found && !role) {
+        fprintf(stderr, "raftctl: %s: node %llu is not a member\n", what, (unsigned long long)id);
+        return EXIT_NO;
+    }
+    uint8_t body[RAFT_PAYLOAD_MAX];
+    int len = wire_encode_members(body, sizeof body, want, n);
+    if (len < 0)
+        return ctl_failed(what, len, &(struct lum_err){{0}});
+    struct lum_reply r;
+    struct lum_err err = {{0}};
+    int rv = lum_client_admin(ctl->client, WIRE_OP_MEMBERS, body, (uint32_t)len, &r, &err);
+    if (rv != 0)
+        return ctl_failed(what, rv, &err);
+    if (retry_out && (r.status == -LUM_EAGAIN || r.status == -RAFT_EBUSY)) {
+        *retry_out = true;
+        return EXIT_OK;
+    }
+    return ctl_reply_status(what, &r);
+}
+
+static int members_add(struct ctl *ctl, char **args)
+{
+    uint64_t id;
+    if (ctl_id(args[0], &id) != EXIT_OK)
+        return EXIT_USAGE;
+    struct sockaddr_in sa;
+    struct lum_err err;
+    for (int i = 1; i <= 2; i++) {
+        if (strlen(args[i]) > WIRE_ADDR_MAX || net_parse_addr(args[i], &sa, &err) != 0) {
+            fprintf(stderr, "raftctl: members add: %s\n", err.msg);
+            return EXIT_USAGE;
+        }
+    }
+    uint64_t deadline = clock_mono_ms() + ctl->timeout_ms;
+    int ex = members_change(ctl, "members add", id, RAFT_LEARNER, args[1], args[2], NULL);
+    if (ex != EXIT_OK)
+        return ex;
+    printf("node %llu added as a learner; waiting for it to catch up\n", (unsigned long long)id);
+    fflush(stdout);
+    while (clock_mono_ms() < deadline) {
+        bool retry = false;
+        ex = members_change(ctl, "members add", id, RAFT_VOTER, args[1], args[2], &retry);
+        if (ex != EXIT_OK)
+            return ex;
+        if (!retry) {
+            printf("node %llu is a voter\n", (unsigned long long)id);
+            return EXIT_OK;
+        }
+        struct timespec ts = {.tv_nsec = 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "raftctl: members add: node %llu is a learner and has not caught up within "
+                    "the timeout; run the command again to make it a voter\n",
+            (unsigned long long)id);
+    return EXIT_UNAVAILABLE;
+}
+
+static int cmd_members(struct ctl *ctl, char **args)
+{
+    if (!args[0])
+        return members_show(ctl);
+    if (strcmp(args[0], "add") == 0 && args[1] && args[2] && args[3] && !args[4])
+        return members_add(ctl, args + 1);
+    if (strcmp(args[0], "remove") == 0 && args[1] && !args[2]) {
+        uint64_t id;
+        if (ctl_id(args[1], &id) != EXIT_OK)
+            return EXIT_USAGE;
+        int ex = members_change(ctl, "members remove", id, 0, NULL, NULL, NULL);
+        if (ex == EXIT_OK)
+            printf("node %llu removed\n", (unsigned long long)id);
+        return ex;
+    }
+    fprintf(stderr, "raftctl: members takes no arguments, add ID PEER CLIENT, or remove ID\n");
+    return EXIT_USAGE;
+}
+
+static int cmd_transfer(struct ctl *ctl, char **args)
+{
+    uint64_t id;
+    if (ctl_id(args[0], &id) != EXIT_OK)
+        return EXIT_USAGE;
+    uint8_t body[8];
+    lum_put_u64(body, id);
+    struct lum_reply r;
+    int ex = ctl_admin(ctl, "transfer", WIRE_OP_TRANSFER, body, 8, &r);
+    if (ex == EXIT_OK)
+        printf("node %llu is the leader\n", (unsigned long long)id);
+    return ex;
+}
+
+static int cmd_snapshot(struct ctl *ctl, char **args)
+{
+    (void)args;
+    struct lum_reply r;
+    int ex = ctl_admin(ctl, "snapshot", WIRE_OP_SNAPSHOT, NULL, 0, &r);
+    if (ex == EXIT_OK && r.len == 8)
+        printf("snapshot at index %llu\n", (unsigned long long)lum_get_u64(r.data));
+    return ex;
+}
+
+static const struct {
+    const char *name;
+    int         args;  /* -1: the command checks its own */
+    int       (*fn)(struct ctl *ctl, char **args);
+} commands[] = {
+    {"put", 2, cmd_put}, {"get", 1, cmd_get}, {"del", 1, cmd_del},
+    {"cas", 3, cmd_cas}, {"status", 0, cmd_status}, {"members", -1, cmd_members},
+    {"transfer", 1, cmd_transfer}, {"snapshot", 0, cmd_snapshot},
+};
+
+
 int main(int argc, char **argv)
 {
-    struct ctl ctl = {.timeout_ms = 5000};
+    struct ctl ctl = {.timeout_ms = 0}; /* 0: the command's default */
     ctl.cluster = getenv("LUMINOUS_CLUSTER");
     if (!ctl.cluster || !*ctl.cluster)
         ctl.cluster = LUM_CLUSTER_DEFAULT;
@@ -329,7 +533,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(commands[i].name, name) != 0)
             continue;
-        if (argc - optind - 1 != commands[i].args) {
+        if (commands[i].args >= 0 && argc - optind - 1 != commands[i].args) {
             fprintf(stderr, "raftctl: %s takes %d argument%s\n", name, commands[i].args,
                     commands[i].args == 1 ? "" : "s");
             usage(stderr);
@@ -339,6 +543,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "raftctl: --stale goes with get, --ttl with put\n");
             return EXIT_USAGE;
         }
+        if (ctl.timeout_ms == 0) /* adding a server waits for it to catch up */
+            ctl.timeout_ms = strcmp(name, "members") == 0 ? 60000 : 5000;
         struct lum_err err = {{0}};
         if (lum_client_open(ctl.cluster, ctl.timeout_ms, &ctl.client, &err) != 0) {
             fprintf(stderr, "raftctl: --cluster: %s\n", err.msg);

@@ -38,6 +38,14 @@ int  lum_client_command(struct lum_client *c, uint16_t entry_type, const void *b
 /* A read: linearizable through the leader, or with stale from the first node that answers. */
 int  lum_client_query(struct lum_client *c, const void *body, uint32_t len, bool stale,
                       struct lum_reply *out, struct lum_err *err);
+/* An admin request (WIRE_OP_MEMBERS, _TRANSFER, _SNAPSHOT) to the leader, followed there
+ * through redirects; one node may take until the deadline to answer (a change waits for
+ * its commit). Returns as lum_client_command. */
+int  lum_client_admin(struct lum_client *c, uint8_t op, const void *body, uint32_t len,
+                      struct lum_reply *out, struct lum_err *err);
+/* The leader's status (asking every node until one says it leads). 0, -LUM_EUNAVAILABLE. */
+int  lum_client_leader_status(struct lum_client *c, struct wire_status *out,
+                              struct lum_err *err);
 /* The status of the node at index i of the cluster list. 0, -LUM_ETIMEDOUT, -LUM_EUNAVAILABLE. */
 int  lum_client_status(struct lum_client *c, uint32_t i, struct wire_status *out,
                        struct lum_err *err);

@@ -28,6 +28,8 @@ enum raft_error {
     RAFT_EMALFORMED,     /* a message that breaks the protocol's rules; it was ignored  */
     RAFT_ECOMPACTED,     /* the log entry was discarded by compaction                   */
     RAFT_ENOMEM,         /* allocation failed at raft_create                            */
+    RAFT_ECHANGING,      /* a membership change is already in progress                  */
+    RAFT_ETRANSFER,      /* a leadership transfer is in progress: retry shortly          */
     RAFT_ERROR_END_      /* one past the last code; keep last                           */
 };
 
@@ -67,6 +69,20 @@ struct raft_members {
     struct raft_member members[RAFT_MEMBERS_MAX];
 };
 
+/* A MEMBERS entry's payload: the configuration, during a joint phase (paper §6) the old
+ * one (count 0 otherwise), then the shell's opaque context (what it needs to know of new
+ * members, such as addresses; the core only carries it). Encode returns the length, or 0
+ * if the context does not fit RAFT_PAYLOAD_MAX; decode returns 0 or -RAFT_EMALFORMED and
+ * points ctx_out into in. */
+#define RAFT_MEMBERS_ENCODED_MAX (2 * (4 + RAFT_MEMBERS_MAX * 9))
+#define RAFT_MEMBERS_CONTEXT_MAX (RAFT_PAYLOAD_MAX - RAFT_MEMBERS_ENCODED_MAX)
+uint32_t raft_members_encode(const struct raft_members *members,
+                             const struct raft_members *old, const void *ctx,
+                             uint32_t ctx_len, uint8_t *out);
+int      raft_members_decode(const uint8_t *in, uint32_t len, struct raft_members *members_out,
+                             struct raft_members *old_out, const uint8_t **ctx_out,
+                             uint32_t *ctx_len_out);
+
 /* ---- messages ------------------------------------------------------------------------- */
 
 enum raft_msg_type {
@@ -78,6 +94,8 @@ enum raft_msg_type {
     RAFT_MSG_APPEND_RESP,
     RAFT_MSG_HEARTBEAT,          /* leader liveness + commit + read-index round      */
     RAFT_MSG_HEARTBEAT_RESP,
+    RAFT_MSG_TIMEOUT_NOW,        /* leadership transfer: campaign now (thesis §3.10)  */
+    RAFT_MSG_SNAPSHOT,           /* InstallSnapshot, once its data has arrived (§7)   */
     RAFT_MSG_TYPE_END_
 };
 
@@ -88,6 +106,8 @@ struct raft_msg {
     union {
         struct raft_msg_vote {          /* VOTE, PREVOTE */
             uint64_t last_log_index, last_log_term;
+            bool     transfer;          /* after TIMEOUT_NOW: the leader asked for it, so
+                                           the leader-lease rule does not apply          */
         } vote;
         struct raft_msg_vote_resp {     /* VOTE_RESP, PREVOTE_RESP */
             bool granted;
@@ -113,6 +133,13 @@ struct raft_msg {
         struct raft_msg_heartbeat_resp { /* HEARTBEAT_RESP */
             uint64_t ctx;
         } heartbeat_resp;
+        struct raft_msg_snapshot {      /* SNAPSHOT; answered with an APPEND_RESP      */
+            uint64_t index, term;       /* the last entry the snapshot includes        */
+            /* On the sender's side left empty: the shell streams the snapshot file for
+             * (index, term) and the receiving shell, once all of it has arrived, steps
+             * the message with the membership that file records. */
+            struct raft_members members, members_old;
+        } snapshot;
     };
 };
 
@@ -150,7 +177,10 @@ struct raft_boot {
     struct raft_hard_state hard_state;
     uint64_t snapshot_index, snapshot_term; /* the log starts after this (0, 0: no snapshot) */
     uint64_t last_index;                    /* last persisted entry (>= snapshot_index)     */
-    struct raft_members members;            /* configuration in force at last_index         */
+    struct raft_members members;            /* configuration at snapshot_index (or the
+                                               initial one); MEMBERS entries in the log
+                                               after it are found through the store       */
+    struct raft_members members_old;        /* count 0 unless that was a joint phase       */
 };
 
 /* The core's read access to persisted entries that are not in its memory window.
@@ -164,9 +194,18 @@ struct raft_log_store {
     int (*entry)(void *ctx, uint64_t index, struct raft_entry *out);
     /* The term of the entry at index. 0, or -RAFT_ECOMPACTED. */
     int (*term)(void *ctx, uint64_t index, uint64_t *term_out);
+    /* The type of the entry at index, cheaply (the core looks for MEMBERS entries at
+     * start). 0, or -RAFT_ECOMPACTED. */
+    int (*type)(void *ctx, uint64_t index, uint16_t *type_out);
 };
 
 /* ---- the ready batch -------------------------------------------------------------------- */
+
+/* A snapshot the shell must install (it received its data before stepping the message). */
+struct raft_snapshot_meta {
+    uint64_t index, term;
+    struct raft_members members, members_old;
+};
 
 struct raft_read {
     uint64_t ctx;    /* as given to raft_read_index                                   */
@@ -181,7 +220,9 @@ struct raft_read {
  *
  *  1. msgs_now may be sent at once: they depend on nothing of this batch being durable
  *     (the leader's own appends go out before its fsync, thesis §10.2.1).
- *  2. Persist: if hard_state_changed, the hard state; the entries, after first discarding
+ *  2. Persist: if snapshot, install it first: the state machine takes the snapshot's
+ *     state, and the log is emptied and starts after snapshot->index. Then
+ *     if hard_state_changed, the hard state; the entries, after first discarding
  *     every persisted entry with index >= entries[0].index (a conflicting suffix).
  *     Then make both durable (one fdatasync per batch).
  *  3. msgs may be sent only now: votes and acknowledgements that promise durability. They
@@ -192,6 +233,7 @@ struct raft_read {
  *  5. Answer each read once the state machine has applied read.index.
  *  6. raft_advance(). Then call raft_ready() again until it returns false. */
 struct raft_ready {
+    const struct raft_snapshot_meta *snapshot; /* NULL, or one to install */
     bool                     hard_state_changed;
     struct raft_hard_state   hard_state;
     const struct raft_entry *entries;
@@ -254,10 +296,41 @@ struct raft_status {
     uint64_t last_index, last_term;
     uint64_t stable_index;    /* last entry the shell has made durable           */
     uint64_t snapshot_index;
+    uint64_t transfer_to;     /* leader: the transfer target, 0 for none         */
+    bool     changing;        /* a membership change is not yet committed        */
     uint64_t msgs_dropped;    /* messages dropped because the outbox was full    */
 };
 
 void raft_status(const struct raft *r, struct raft_status *st);
+
+/* Leader only: changes the configuration to next (paper §6). When the voters change, the
+ * cluster goes through the joint configuration C_old,new first and on to next by itself
+ * once that commits; a change of learners alone takes one step. A new server should join
+ * as a learner and become a voter once caught up (thesis §4.2.1). A leader that is not a
+ * voter of next steps down once next commits. ctx (up to RAFT_MEMBERS_CONTEXT_MAX bytes)
+ * rides in the entry for the shell. 0, -RAFT_ENOTLEADER, -RAFT_ECHANGING (a change is in
+ * progress: one at a time), -RAFT_ETRANSFER, -RAFT_EINVAL (invalid, no voters, ctx too
+ * long), -RAFT_EBUSY
+ * (log window full, or no entry of this term committed yet: retry). */
+int  raft_change_members(struct raft *r, const struct raft_members *next, const void *ctx,
+                         uint32_t ctx_len);
+
+/* Leader only: hands leadership to voter to (thesis §3.10): brings it up to date, sends it
+ * TIMEOUT_NOW, and refuses proposals meanwhile (-RAFT_ETRANSFER) for at most an election
+ * timeout. 0, -RAFT_ENOTLEADER, -RAFT_EINVAL (not a voter, or ourselves). */
+int  raft_transfer_leader(struct raft *r, uint64_t to);
+
+/* The shell saved a snapshot that includes every entry up to index (<= applied). The core
+ * may now tell followers that need older entries to install it, and the shell may delete
+ * log entries up to index. */
+void raft_snapshot_taken(struct raft *r, uint64_t index);
+
+/* The shell's transfer of a snapshot to id ended: ok, or failed (then it is retried). */
+void raft_snapshot_report(struct raft *r, uint64_t id, bool ok);
+
+/* The configuration in force: the latest in the log, committed or not. */
+void raft_members(const struct raft *r, struct raft_members *members_out,
+                  struct raft_members *old_out);
 
 /* Leader only: how far member id's log is known to match ours. 0, -RAFT_ENOTLEADER, or
  * -RAFT_EINVAL for an id outside the configuration. */

@@ -25,6 +25,7 @@ struct server_config {
     uint64_t id;
     char     data_dir[PATH_MAX];
     char     peer_listen_addr[WIRE_ADDR_MAX + 1], client_listen_addr[WIRE_ADDR_MAX + 1];
+    char     peer_advertise_addr[WIRE_ADDR_MAX + 1]; /* our member line's, else listen's */
     struct sockaddr_in peer_listen, client_listen;
     struct server_member members[RAFT_MEMBERS_MAX];
     uint32_t n_members;
@@ -35,6 +36,9 @@ struct server_config {
     uint32_t election_ticks, heartbeat_ticks;
     uint32_t max_inflight, max_batch, log_window;
     uint32_t segment_entries;        /* log entries per segment file                 */
+    uint32_t snapshot_entries;       /* applied entries between snapshots (0: never) */
+    uint32_t snapshot_margin;        /* log entries kept behind the newest snapshot  */
+    uint32_t catchup_entries;        /* a learner this close to the leader may vote  */
     uint32_t max_clients;            /* client connections at once                   */
     uint32_t max_pending;            /* client requests waiting for commit or apply  */
     int      log_level;              /* enum lum_log_level                           */

@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "luminous/base.h"
+#include "luminous/fsm.h"
 #include "luminous/raft.h"
 
 struct iovec;
@@ -154,8 +155,75 @@ int  wal_entry(struct wal *w, uint64_t index, struct raft_entry *out, struct lum
  * (exit 1), since the core cannot go on without the entry. w must outlive the core. */
 void wal_log_store(struct wal *w, struct raft_log_store *out);
 
+/* Log compaction: deletes whole segments that hold only entries <= upto (never the last
+ * segment). first_index rises accordingly. 0 or -LUM_EIO. */
+int  wal_compact(struct wal *w, uint64_t upto, struct lum_err *err);
+
+/* Empties the log, durably: it now starts after index (a snapshot was installed that
+ * includes everything up to index). 0 or -LUM_EIO. */
+int  wal_reset(struct wal *w, uint64_t index, struct lum_err *err);
+
 /* Closes every segment and frees w (NULL is fine). Unsynced appends are not synced. */
 void wal_close(struct wal *w);
+
+/* ---- snapshots (src/storage/snap.c; format described there) ------------------------------- */
+
+#define SNAP_HEADER_SIZE 4096u
+#define SNAP_KEEP        2u     /* snapshots kept; older ones are deleted */
+
+struct snap_meta {
+    uint64_t index, term;               /* the last entry the snapshot includes */
+    struct raft_members members, members_old;
+    uint64_t body_size;
+    uint32_t body_crc;
+    char     name[64];                  /* file name in snap/                    */
+};
+
+struct snap_writer;
+struct snap_reader;
+
+/* Starts snapshot (index, term) under a temporary name in data_dir/snap/. The body is
+ * written with snap_writer_write (or through snap_writer_sink); snap_writer_finish makes it
+ * durable under its final name (fdatasync, rename, directory fsync) and frees w; on any
+ * error it removes the temporary file. 0, -LUM_EIO, -LUM_ENOSPC, -LUM_ENOMEM. */
+int  snap_writer_open(int data_dirfd, uint64_t index, uint64_t term,
+                      const struct raft_members *members, const struct raft_members *old,
+                      struct snap_writer **out, struct lum_err *err);
+int  snap_writer_write(struct snap_writer *w, const void *data, size_t len);
+struct lum_sink snap_writer_sink(struct snap_writer *w);
+int  snap_writer_finish(struct snap_writer *w, struct lum_err *err);
+void snap_writer_abort(struct snap_writer *w);
+
+/* The snapshots in data_dir/snap/ by name, newest (highest index) first; only index, term
+ * and name are filled: nothing is checked. Removes leftover temporary files. */
+int  snap_list(int data_dirfd, struct snap_meta *out, uint32_t cap, uint32_t *n_out,
+               struct lum_err *err);
+/* Reads the whole file and checks both checksums. 0, -LUM_ECORRUPT / -LUM_EVERSION with
+ * the file and what is wrong in err, -LUM_ENOTFOUND, -LUM_EIO. */
+int  snap_check(int data_dirfd, const char *name, struct snap_meta *meta_out,
+                struct lum_err *err);
+/* Opens a snapshot's body for reading (the header is checked; check the body with
+ * snap_check first). snap_read fills exactly len bytes or fails (-LUM_ECORRUPT past the
+ * end). */
+int  snap_reader_open(int data_dirfd, const char *name, struct snap_meta *meta_out,
+                      struct snap_reader **out, struct lum_err *err);
+int  snap_read(struct snap_reader *r, void *buf, size_t len);
+struct lum_source snap_reader_source(struct snap_reader *r);
+uint64_t snap_reader_left(const struct snap_reader *r);
+void snap_reader_close(struct snap_reader *r);
+/* Deletes every snapshot whose index is below keep_from_index. */
+void snap_remove_older(int data_dirfd, uint64_t keep_from_index);
+/* The file name of snapshot (term, index). */
+void snap_name(char *buf, size_t len, uint64_t term, uint64_t index);
+/* A snapshot file opened for sending its bytes: the fd (caller closes) and its size. */
+int  snap_file_open(int data_dirfd, const char *name, uint64_t *size_out, struct lum_err *err);
+
+/* Receiving a snapshot from the leader: its bytes, in order, go to snap/recv.tmp
+ * (offset 0 starts over; any other offset must be where the file ends, else
+ * -LUM_EMALFORMED); snap_recv_finish checks the whole file and renames it into place. */
+int  snap_recv_write(int data_dirfd, uint64_t offset, const void *data, size_t len,
+                     struct lum_err *err);
+int  snap_recv_finish(int data_dirfd, struct snap_meta *meta_out, struct lum_err *err);
 
 /* ---- storage: the server's handle ------------------------------------------------------------ */
 
@@ -175,6 +243,10 @@ struct storage;
  * -LUM_ENOMEM. */
 int  storage_open(const char *data_dir, const struct storage_options *opts,
                   struct storage **st_out, struct raft_boot *boot_out, struct lum_err *err);
+/* (storage_open also picks the snapshot to start from: the newest whose checksums hold.
+ * A damaged newest one is reported with lum_error; an older one is used only if the log
+ * still holds every entry after it, else -LUM_ECORRUPT says so. boot_out gets its index,
+ * term and membership, and the log is made to start right after it if it ended before.) */
 
 /* Records the hard state (a no-op if it equals the last one recorded); durable after
  * storage_sync. Returns as meta_write. */
@@ -201,6 +273,12 @@ int  storage_persist(struct storage *st, const struct raft_ready *rd, struct lum
 
 /* The log, for reads (wal_entry, wal_term, wal_*_index) and wal_log_store. Owned by st. */
 struct wal *storage_wal(struct storage *st);
+
+/* data_dir, open (for the snap_* functions). Owned by st. */
+int  storage_dirfd(const struct storage *st);
+
+/* The snapshot storage_open chose to start from (index 0: none). */
+const struct snap_meta *storage_snapshot(const struct storage *st);
 
 /* Closes everything and releases the lock (NULL is fine). Does not sync. */
 void storage_close(struct storage *st);

@@ -31,6 +31,7 @@ _Static_assert(WIRE_FRAME_MAX >= WIRE_BATCH_MAX * (RAFT_PAYLOAD_MAX + WIRE_ENTRY
 enum wire_type {
     /* peers */
     WIRE_HELLO = 1,           /* first frame on a peer connection, from the dialer      */
+    WIRE_SNAP_CHUNK = 8,      /* a piece of a snapshot file, before its SNAPSHOT message */
     WIRE_RAFT_BASE = 16,      /* WIRE_RAFT_BASE + enum raft_msg_type                    */
     /* clients */
     WIRE_CLIENT_REQUEST = 64,
@@ -59,11 +60,27 @@ struct wire_hello {
     uint64_t cluster_id;
     uint64_t node_id;
     uint32_t protocol;    /* WIRE_VERSION of the sender */
+    char     peer_addr[WIRE_ADDR_MAX + 1]; /* where the sender listens for peers, so a new
+                                              node can answer a leader it never heard of */
 };
 
 /* Encoders return the frame size written, or -LUM_ETOOBIG when cap is too small. */
 int wire_encode_hello(uint8_t *buf, size_t cap, const struct wire_hello *h);
 int wire_decode_hello(const struct wire_frame *f, struct wire_hello *out);
+
+/* A piece of the snapshot (index, term) that the leader streams to a follower before the
+ * SNAPSHOT message; data points into the frame when decoded. */
+#define WIRE_SNAP_CHUNK_MAX (256u * 1024)
+struct wire_snap_chunk {
+    uint64_t from, to, term;       /* the leader and its term                      */
+    uint64_t index, snap_term;     /* which snapshot                                */
+    uint64_t offset, total;        /* where this piece goes; the file's whole size  */
+    const uint8_t *data;
+    uint32_t len;                  /* <= WIRE_SNAP_CHUNK_MAX                         */
+};
+size_t wire_snap_chunk_size(uint32_t len);
+int wire_encode_snap_chunk(uint8_t *buf, size_t cap, const struct wire_snap_chunk *c);
+int wire_decode_snap_chunk(const struct wire_frame *f, struct wire_snap_chunk *out);
 
 /* Bytes wire_encode_raft needs for m (exact). */
 size_t wire_raft_size(const struct raft_msg *m);
@@ -81,6 +98,9 @@ enum wire_op {
     WIRE_OP_COMMAND = 1,  /* propose an entry to the state machine (a write)           */
     WIRE_OP_QUERY,        /* read the state machine (linearizable unless STALE)         */
     WIRE_OP_STATUS,       /* this node's view: answered with WIRE_STATUS_RESPONSE       */
+    WIRE_OP_MEMBERS,      /* leader: change the configuration to body's (wire_members)  */
+    WIRE_OP_TRANSFER,     /* leader: hand leadership to the node in body (u64 id)       */
+    WIRE_OP_SNAPSHOT,     /* take a snapshot now; answers its index (u64)               */
     WIRE_OP_END_
 };
 enum wire_flag { WIRE_FLAG_STALE = 1 }; /* QUERY: serve from local state, no ReadIndex */
@@ -135,5 +155,13 @@ struct wire_status {
 
 int wire_encode_status(uint8_t *buf, size_t cap, const struct wire_status *st);
 int wire_decode_status(const struct wire_frame *f, struct wire_status *out);
+
+/* A whole configuration with addresses, the body of WIRE_OP_MEMBERS:
+ *   u32 count | count x (u64 id | u8 role | u16 len | peer_addr | u16 len | client_addr)
+ * (match_index is not sent). Returns the length or -LUM_ETOOBIG; decode 0 or
+ * -LUM_EMALFORMED. */
+int wire_encode_members(uint8_t *buf, size_t cap, const struct wire_member *m, uint32_t n);
+int wire_decode_members(const uint8_t *buf, size_t len, struct wire_member *out,
+                        uint32_t *n_out);
 
 #endif

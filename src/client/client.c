@@ -183,10 +183,14 @@ static void client_pause(uint32_t ms)
     nanosleep(&ts, NULL);
 }
 
+static int client_status_at(struct lum_client *c, const char *addr, struct wire_status *out,
+                            struct lum_err *err);
+
 /* One request to the cluster, redirected and retried until the deadline. */
 static int client_request(struct lum_client *c, struct wire_request *rq, bool follow_leader,
                           struct lum_reply *out, struct lum_err *err)
 {
+    bool admin = rq->op >= WIRE_OP_MEMBERS;
     uint64_t deadline = clock_mono_ms() + c->timeout_ms;
     char target[WIRE_ADDR_MAX + 1];
     snprintf(target, sizeof target, "%s", c->current[0] ? c->current : c->addrs[c->next]);
@@ -194,7 +198,7 @@ static int client_request(struct lum_client *c, struct wire_request *rq, bool fo
     lum_errf(err, "no node answered");
     while (clock_mono_ms() < deadline) {
         uint64_t attempt = clock_mono_ms() + CLIENT_ATTEMPT_MS;
-        if (attempt > deadline)
+        if (attempt > deadline || admin)
             attempt = deadline;
         int rv = client_connect(c, target, attempt, err);
         if (rv == 0) {
@@ -258,11 +262,52 @@ int lum_client_query(struct lum_client *c, const void *body, uint32_t len, bool 
     return client_request(c, &rq, !stale, out, err);
 }
 
+int lum_client_admin(struct lum_client *c, uint8_t op, const void *body, uint32_t len,
+                     struct lum_reply *out, struct lum_err *err)
+{
+    struct wire_request rq = {.op = op, .body = body, .body_len = len};
+    return client_request(c, &rq, true, out, err);
+}
+
+int lum_client_leader_status(struct lum_client *c, struct wire_status *out,
+                             struct lum_err *err)
+{
+    uint64_t deadline = clock_mono_ms() + c->timeout_ms;
+    lum_errf(err, "no node says it is the leader");
+    do {
+        for (uint32_t i = 0; i < c->n_addrs; i++) {
+            struct lum_err e;
+            if (lum_client_status(c, i, out, &e) != 0)
+                continue;
+            if (out->role == RAFT_LEADER)
+                return 0;
+            /* a follower knows the leader, which may not be in our list (it was added) */
+            for (uint32_t k = 0; out->leader_id && k < out->n_members; k++) {
+                if (out->members[k].id != out->leader_id || !out->members[k].client_addr[0])
+                    continue;
+                char addr[WIRE_ADDR_MAX + 1];
+                snprintf(addr, sizeof addr, "%s", out->members[k].client_addr);
+                if (client_status_at(c, addr, out, &e) == 0 && out->role == RAFT_LEADER)
+                    return 0;
+                break;
+            }
+        }
+        client_pause(CLIENT_BACKOFF_MS * 4);
+    } while (clock_mono_ms() < deadline);
+    return -LUM_EUNAVAILABLE;
+}
+
 int lum_client_status(struct lum_client *c, uint32_t i, struct wire_status *out,
                       struct lum_err *err)
 {
+    return client_status_at(c, c->addrs[i], out, err);
+}
+
+static int client_status_at(struct lum_client *c, const char *addr, struct wire_status *out,
+                            struct lum_err *err)
+{
     uint64_t deadline = clock_mono_ms() + c->timeout_ms;
-    int rv = client_connect(c, c->addrs[i], deadline, err);
+    int rv = client_connect(c, addr, deadline, err);
     if (rv != 0)
         return rv;
     struct wire_request rq = {.op = WIRE_OP_STATUS, .request_id = ++c->request_id};
@@ -271,7 +316,7 @@ int lum_client_status(struct lum_client *c, uint32_t i, struct wire_status *out,
     struct wire_frame f;
     rv = client_roundtrip(c, (size_t)n, deadline, &f, err);
     if (rv == 0 && (f.type != WIRE_STATUS_RESPONSE || wire_decode_status(&f, out) != 0)) {
-        lum_errf(err, "bad status answer from %s", c->addrs[i]);
+        lum_errf(err, "bad status answer from %s", addr);
         rv = -LUM_EMALFORMED;
     }
     if (rv != 0)

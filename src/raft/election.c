@@ -10,19 +10,39 @@ bool election_in_lease(const struct raft *r)
     return r->leader_id != 0 && r->election_elapsed < r->cfg.election_ticks;
 }
 
+/* A voter of the configuration in force campaigns. So does a server that is not one, while
+ * that configuration may still be uncommitted and it is a voter of one before it (thesis
+ * §4.1): it can be the only server whose log can win, e.g. a leader that appended a C_new
+ * without itself and crashed before C_new committed, while the others still need its vote.
+ * Its own vote then does not count (quorum.c counts only voters of the configuration). */
+bool election_may_campaign(const struct raft *r)
+{
+    if (config_is_voter(&r->conf, r->id))
+        return true;
+    if (r->conf_changes_count == 0)
+        return false; /* the configuration in force is known committed */
+    if (config_is_voter(&r->conf_committed, r->id))
+        return true;
+    for (uint32_t i = 0; i + 1 < r->conf_changes_count; i++)
+        if (config_is_voter(&r->conf_changes[i].conf, r->id))
+            return true;
+    return false;
+}
+
 void election_tick(struct raft *r)
 {
     if (r->election_elapsed < UINT32_MAX)
         r->election_elapsed++;
-    if (r->election_elapsed >= r->election_timeout && config_is_voter(&r->conf, r->id))
-        election_campaign(r, r->cfg.pre_vote);
+    if (r->election_elapsed >= r->election_timeout && election_may_campaign(r))
+        election_campaign(r, r->cfg.pre_vote, false);
 }
 
 /* Starts an election: for real (term+1, vote for self, paper §5.2), or as a pre-vote that
- * changes no state until a majority says it could win. */
-void election_campaign(struct raft *r, bool pre_vote)
+ * changes no state until a majority says it could win. A transfer campaign, asked for by
+ * the leader, skips the pre-vote and the voters' leader lease. */
+void election_campaign(struct raft *r, bool pre_vote, bool transfer)
 {
-    RAFT_ASSERT(config_is_voter(&r->conf, r->id));
+    RAFT_ASSERT(election_may_campaign(r));
     uint64_t term;
     if (pre_vote) {
         r->role = RAFT_PRECANDIDATE;
@@ -38,11 +58,12 @@ void election_campaign(struct raft *r, bool pre_vote)
     for (uint32_t i = 0; i < r->prs_count; i++)
         r->prs[i].voted = r->prs[i].granted = false;
     struct progress *self = raft_progress(r, r->id);
-    self->voted = self->granted = true;
+    if (self) /* absent when we campaign from outside the configuration (see above) */
+        self->voted = self->granted = true;
 
     if (quorum_vote_result(r) == VOTE_WON) { /* a one-voter cluster */
         if (pre_vote)
-            election_campaign(r, false);
+            election_campaign(r, false, transfer);
         else
             replication_become_leader(r);
         return;
@@ -55,7 +76,8 @@ void election_campaign(struct raft *r, bool pre_vote)
             .type = pre_vote ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE,
             .to = to,
             .term = term,
-            .vote = {.last_log_index = r->log.last_index, .last_log_term = r->log.last_term},
+            .vote = {.last_log_index = r->log.last_index, .last_log_term = r->log.last_term,
+                     .transfer = transfer},
         };
         raft_send(r, &m);
     }
@@ -101,7 +123,7 @@ void election_on_vote_response(struct raft *r, const struct raft_msg *m)
     switch (quorum_vote_result(r)) {
     case VOTE_WON:
         if (pre)
-            election_campaign(r, false);
+            election_campaign(r, false, false);
         else
             replication_become_leader(r);
         break;

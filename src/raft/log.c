@@ -47,7 +47,7 @@ int log_term(const struct raft_log *log, uint64_t index, uint64_t *term_out)
         *term_out = log->snapshot_term;
         return 0;
     }
-    if (index < log->snapshot_index)
+    if (index == 0)
         return -RAFT_ECOMPACTED;
     if (index > log->last_index)
         return -RAFT_EINVAL;
@@ -111,8 +111,6 @@ int log_slice(const struct raft_log *log, uint64_t from, uint64_t max,
 {
     RAFT_ASSERT(from <= log->last_index);
     RAFT_ASSERT(max > 0);
-    if (from <= log->snapshot_index)
-        return -RAFT_ECOMPACTED;
     uint64_t n = RAFT_MIN(max, log->last_index - from + 1);
     if (log_in_window(log, from)) {
         uint64_t to_wrap = log->window_cap - from % log->window_cap;
@@ -143,6 +141,13 @@ uint64_t log_find_term_le(const struct raft_log *log, uint64_t lo, uint64_t hi, 
             hi = mid - 1;
     }
     return lo;
+}
+
+void log_reset(struct raft_log *log, uint64_t index, uint64_t term)
+{
+    log->snapshot_index = log->last_index = log->stable_index = index;
+    log->snapshot_term = log->last_term = term;
+    log->window_first = index + 1;
 }
 
 void log_stable_to(struct raft_log *log, uint64_t index, uint64_t term)

@@ -36,6 +36,8 @@ bool progress_paused(const struct progress *pr)
 {
     if (pr->state == PROGRESS_PROBE)
         return pr->probe_sent;
+    if (pr->state == PROGRESS_SNAPSHOT)
+        return true; /* until the shell reports the transfer */
     return inflights_full(&pr->inflight);
 }
 

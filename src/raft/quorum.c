@@ -11,6 +11,32 @@ bool members_is_voter(const struct raft_members *m, uint64_t id)
     return false;
 }
 
+bool members_contains(const struct raft_members *m, uint64_t id)
+{
+    for (uint32_t i = 0; i < m->count; i++)
+        if (m->members[i].id == id)
+            return true;
+    return false;
+}
+
+uint32_t members_voters(const struct raft_members *m)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->count; i++)
+        n += m->members[i].role == RAFT_VOTER;
+    return n;
+}
+
+bool members_same_voters(const struct raft_members *a, const struct raft_members *b)
+{
+    if (members_voters(a) != members_voters(b))
+        return false;
+    for (uint32_t i = 0; i < a->count; i++)
+        if (a->members[i].role == RAFT_VOTER && !members_is_voter(b, a->members[i].id))
+            return false;
+    return true;
+}
+
 bool config_is_voter(const struct raft_config_state *c, uint64_t id)
 {
     return members_is_voter(&c->current, id) || members_is_voter(&c->previous, id);

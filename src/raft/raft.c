@@ -27,6 +27,8 @@ const char *raft_strerror(int error)
     case RAFT_EMALFORMED: return "malformed message";
     case RAFT_ECOMPACTED: return "log entry compacted away";
     case RAFT_ENOMEM:     return "out of memory";
+    case RAFT_ECHANGING:  return "a membership change is already in progress";
+    case RAFT_ETRANSFER:  return "leadership transfer in progress, try again";
     default:              return "unknown error";
     }
 }
@@ -54,6 +56,8 @@ const char *raft_msg_type_name(int type)
     case RAFT_MSG_APPEND_RESP:    return "APPEND_RESP";
     case RAFT_MSG_HEARTBEAT:      return "HEARTBEAT";
     case RAFT_MSG_HEARTBEAT_RESP: return "HEARTBEAT_RESP";
+    case RAFT_MSG_TIMEOUT_NOW:    return "TIMEOUT_NOW";
+    case RAFT_MSG_SNAPSHOT:       return "SNAPSHOT";
     default:                      return "UNKNOWN";
     }
 }
@@ -91,23 +95,36 @@ struct progress *raft_progress(const struct raft *r, uint64_t id)
     return NULL;
 }
 
-static void raft_progress_add(struct raft *r, uint64_t id)
+/* One progress per server of the current and previous configurations. Servers that stay
+ * keep what we know of them; a newcomer starts probing after our last entry. */
+void raft_progress_rebuild(struct raft *r)
 {
-    if (raft_progress(r, id))
-        return;
-    RAFT_ASSERT(r->prs_count < RAFT_MEMBERS_MAX);
-    struct progress *pr = &r->prs[r->prs_count++];
-    progress_reset(pr, id, r->log.last_index + 1);
-}
-
-/* One progress per server of the current and previous configurations. */
-static void raft_progress_rebuild(struct raft *r)
-{
-    r->prs_count = 0;
-    for (uint32_t i = 0; i < r->conf.current.count; i++)
-        raft_progress_add(r, r->conf.current.members[i].id);
-    for (uint32_t i = 0; i < r->conf.previous.count; i++)
-        raft_progress_add(r, r->conf.previous.members[i].id);
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < r->prs_count; i++) {
+        uint64_t id = r->prs[i].id;
+        if (!members_contains(&r->conf.current, id) && !members_contains(&r->conf.previous, id))
+            continue;
+        if (i != keep) { /* swap whole structs: every slot keeps owning its buffers */
+            struct progress t = r->prs[keep];
+            r->prs[keep] = r->prs[i];
+            r->prs[i] = t;
+        }
+        keep++;
+    }
+    r->prs_count = keep;
+    const struct raft_members *sets[2] = {&r->conf.current, &r->conf.previous};
+    for (int k = 0; k < 2; k++) {
+        for (uint32_t i = 0; i < sets[k]->count; i++) {
+            uint64_t id = sets[k]->members[i].id;
+            if (raft_progress(r, id))
+                continue;
+            RAFT_ASSERT(r->prs_count < RAFT_MEMBERS_MAX);
+            struct progress *pr = &r->prs[r->prs_count++];
+            progress_reset(pr, id, r->log.last_index + 1);
+            if (id == r->id)
+                pr->match_index = r->log.stable_index;
+        }
+    }
 }
 
 void raft_reset_election_timer(struct raft *r)
@@ -126,6 +143,7 @@ void raft_become_follower(struct raft *r, uint64_t term, uint64_t leader_id)
     }
     if (r->role == RAFT_LEADER)
         readindex_fail_all(r);
+    r->transfer_to = 0;
     r->role = RAFT_FOLLOWER;
     r->leader_id = leader_id;
     r->noop_pending = false;
@@ -151,7 +169,8 @@ bool raft_send(struct raft *r, struct raft_msg *m)
 {
     m->from = r->id;
     bool early = r->role == RAFT_LEADER && r->current_term == r->hard_state_durable.term &&
-                 (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT);
+                 (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+                  m->type == RAFT_MSG_TIMEOUT_NOW || m->type == RAFT_MSG_SNAPSHOT);
     if (outbox_push(early ? &r->out_now : &r->out_after, m))
         return true;
     r->msgs_dropped++; /* like a lost packet: Raft retries */
@@ -164,7 +183,7 @@ struct raft *raft_create(const struct raft_config *cfg, const struct raft_boot *
                          const struct raft_log_store *store)
 {
     RAFT_ASSERT(raft_config_valid(cfg));
-    RAFT_ASSERT(members_valid(&boot->members));
+    RAFT_ASSERT(members_valid(&boot->members) && members_valid(&boot->members_old));
     RAFT_ASSERT(boot->last_index >= boot->snapshot_index);
     struct raft *r = calloc(1, sizeof *r);
     if (!r)
@@ -190,7 +209,7 @@ struct raft *raft_create(const struct raft_config *cfg, const struct raft_boot *
         raft_destroy(r);
         return NULL;
     }
-    r->conf.current = boot->members;
+    membership_init(r, boot);
     raft_progress_rebuild(r);
 
     /* The log can be ahead of the persisted term when the crash came between writing the
@@ -231,6 +250,10 @@ static bool raft_msg_valid(const struct raft *r, const struct raft_msg *m)
         return false;
     if (m->type < RAFT_MSG_VOTE || m->type >= RAFT_MSG_TYPE_END_)
         return false;
+    if (m->type == RAFT_MSG_SNAPSHOT)
+        return m->snapshot.index > 0 && m->snapshot.term > 0 && m->snapshot.term <= m->term &&
+               members_valid(&m->snapshot.members) && members_valid(&m->snapshot.members_old) &&
+               members_voters(&m->snapshot.members) > 0;
     if (m->type != RAFT_MSG_APPEND)
         return true;
     const struct raft_msg_append *a = &m->append;
@@ -242,7 +265,8 @@ static bool raft_msg_valid(const struct raft *r, const struct raft_msg *m)
     for (uint32_t i = 0; i < a->n_entries; i++) {
         const struct raft_entry *e = &a->entries[i];
         if (e->index != a->prev_log_index + 1 + i || e->term < term || e->term > m->term ||
-            e->len > RAFT_PAYLOAD_MAX)
+            e->len > RAFT_PAYLOAD_MAX ||
+            (e->type == RAFT_ENTRY_MEMBERS && !membership_entry_valid(e)))
             return false;
         term = e->term;
     }
@@ -251,7 +275,14 @@ static bool raft_msg_valid(const struct raft *r, const struct raft_msg *m)
 
 static bool raft_msg_from_leader(const struct raft_msg *m)
 {
-    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+           m->type == RAFT_MSG_TIMEOUT_NOW || m->type == RAFT_MSG_SNAPSHOT;
+}
+
+static bool raft_msg_is_response(const struct raft_msg *m)
+{
+    return m->type == RAFT_MSG_APPEND_RESP || m->type == RAFT_MSG_HEARTBEAT_RESP ||
+           m->type == RAFT_MSG_VOTE_RESP || m->type == RAFT_MSG_PREVOTE_RESP;
 }
 
 /* Paper Figure 2: a newer term makes us a follower; an older one gets the message ignored.
@@ -262,8 +293,13 @@ static bool raft_step_term(struct raft *r, const struct raft_msg *m)
         bool vote_request = m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE;
         /* thesis §4.2.3 / §9.6: while we trust a live leader, a server asking for votes is
          * partitioned or removed; it must not depose the leader or bump our term */
-        if (vote_request && (m->type == RAFT_MSG_PREVOTE || r->cfg.check_quorum) &&
-            election_in_lease(r))
+        if (vote_request && !m->vote.transfer &&
+            (m->type == RAFT_MSG_PREVOTE || r->cfg.check_quorum) && election_in_lease(r))
+            return false;
+        /* An answer from a server outside our configuration: a removed one, whose term grew
+         * in campaigns nobody needs, answering something sent before its removal. Dropping
+         * an answer only costs liveness, and that server is in no quorum of ours. */
+        if (raft_msg_is_response(m) && !raft_progress(r, m->from))
             return false;
         bool future_term_only = m->type == RAFT_MSG_PREVOTE ||
                                 (m->type == RAFT_MSG_PREVOTE_RESP && m->vote_resp.granted);
@@ -275,7 +311,7 @@ static bool raft_step_term(struct raft *r, const struct raft_msg *m)
         /* A deposed leader may never hear of the new term if pre-vote keeps everyone else
          * quiet: answer it, and it steps down. A pre-candidate learns it is behind. */
         struct raft_msg resp = {.to = m->from, .term = r->current_term};
-        if (raft_msg_from_leader(m)) {
+        if (raft_msg_from_leader(m) && m->type != RAFT_MSG_TIMEOUT_NOW) {
             resp.type = RAFT_MSG_APPEND_RESP;
             raft_send(r, &resp);
         } else if (m->type == RAFT_MSG_PREVOTE) {
@@ -294,9 +330,7 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         return -RAFT_EMALFORMED;
     if (!raft_step_term(r, m))
         return 0;
-    bool response = m->type == RAFT_MSG_APPEND_RESP || m->type == RAFT_MSG_HEARTBEAT_RESP ||
-                    m->type == RAFT_MSG_VOTE_RESP || m->type == RAFT_MSG_PREVOTE_RESP;
-    if (r->role == RAFT_LEADER && response) {
+    if (r->role == RAFT_LEADER && raft_msg_is_response(m)) {
         struct progress *pr = raft_progress(r, m->from);
         if (pr)
             pr->recent_active = true; /* for check-quorum */
@@ -312,6 +346,8 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         break;
     case RAFT_MSG_APPEND:
     case RAFT_MSG_HEARTBEAT:
+    case RAFT_MSG_SNAPSHOT:
+    case RAFT_MSG_TIMEOUT_NOW:
         if (r->role == RAFT_LEADER)
             return -RAFT_EMALFORMED; /* a second leader in our term cannot exist */
         if (r->role != RAFT_FOLLOWER)
@@ -320,8 +356,12 @@ int raft_step(struct raft *r, const struct raft_msg *m)
         r->election_elapsed = 0;
         if (m->type == RAFT_MSG_APPEND)
             replication_on_append(r, m);
-        else
+        else if (m->type == RAFT_MSG_HEARTBEAT)
             replication_on_heartbeat(r, m);
+        else if (m->type == RAFT_MSG_SNAPSHOT)
+            replication_on_snapshot(r, m);
+        else if (config_is_voter(&r->conf, r->id))
+            election_campaign(r, false, true); /* the leader hands over (thesis §3.10) */
         break;
     case RAFT_MSG_APPEND_RESP:
         if (r->role == RAFT_LEADER)
@@ -354,14 +394,12 @@ int raft_propose(struct raft *r, uint16_t type, const void *payload, uint32_t le
         return -RAFT_ETOOBIG;
     if ((type < RAFT_ENTRY_APP_MIN && type != RAFT_ENTRY_SESSION) || (len > 0 && !payload))
         return -RAFT_EINVAL;
+    if (r->transfer_to)
+        return -RAFT_ETRANSFER;
     replication_append_noop(r); /* the term's first entry goes first */
     if (log_room(&r->log) == 0)
         return -RAFT_EBUSY;
-    struct raft_entry *e = log_append_slot(&r->log, r->current_term);
-    e->type = type;
-    e->len = len;
-    if (len > 0)
-        memcpy(e->payload, payload, len);
+    struct raft_entry *e = replication_append(r, type, payload, len);
     if (index_out)
         *index_out = e->index;
     return 0;
@@ -378,11 +416,14 @@ int raft_read_index(struct raft *r, uint64_t ctx)
 bool raft_ready(struct raft *r, struct raft_ready *rd)
 {
     RAFT_ASSERT(!r->ready_pending);
+    membership_on_commit(r);
     if (r->role == RAFT_LEADER) {
         replication_flush(r);
         readindex_flush(r);
     }
     memset(rd, 0, sizeof *rd);
+    if (r->install_pending)
+        rd->snapshot = &r->snapshot_install;
     rd->hard_state = (struct raft_hard_state){.term = r->current_term,
                                               .voted_for = r->voted_for};
     rd->hard_state_changed = rd->hard_state.term != r->hard_state_durable.term ||
@@ -411,14 +452,16 @@ bool raft_ready(struct raft *r, struct raft_ready *rd)
     }
     rd->reads = r->reads_out;
     rd->n_reads = r->reads_out_count;
-    r->ready_pending = rd->hard_state_changed || rd->n_entries || rd->n_committed ||
-                       rd->n_msgs_now || rd->n_msgs || rd->n_reads;
+    r->ready_pending = rd->snapshot || rd->hard_state_changed || rd->n_entries ||
+                       rd->n_committed || rd->n_msgs_now || rd->n_msgs || rd->n_reads;
     return r->ready_pending;
 }
 
 void raft_advance(struct raft *r, const struct raft_ready *rd)
 {
     RAFT_ASSERT(r->ready_pending);
+    if (rd->snapshot)
+        r->install_pending = false;
     if (rd->hard_state_changed)
         r->hard_state_durable = rd->hard_state;
     if (rd->n_entries > 0) {
@@ -435,7 +478,9 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
     r->reads_out_count = 0;
     r->ready_pending = false;
     if (r->role == RAFT_LEADER) {
-        raft_progress(r, r->id)->match_index = r->log.stable_index;
+        struct progress *self = raft_progress(r, r->id);
+        if (self) /* absent once a leader removed itself, before it steps down */
+            self->match_index = r->log.stable_index;
         replication_maybe_commit(r);
     }
 }
@@ -458,6 +503,8 @@ void raft_status(const struct raft *r, struct raft_status *st)
         .last_term = r->log.last_term,
         .stable_index = r->log.stable_index,
         .snapshot_index = r->log.snapshot_index,
+        .transfer_to = r->transfer_to,
+        .changing = membership_changing(r),
         .msgs_dropped = r->msgs_dropped,
     };
 }
@@ -476,4 +523,43 @@ int raft_match_index(const struct raft *r, uint64_t id, uint64_t *match_out)
         return -RAFT_EINVAL;
     *match_out = pr->match_index;
     return 0;
+}
+
+int raft_transfer_leader(struct raft *r, uint64_t to)
+{
+    RAFT_ASSERT(!r->ready_pending);
+    if (r->role != RAFT_LEADER)
+        return -RAFT_ENOTLEADER;
+    if (to == r->id || !config_is_voter(&r->conf, to))
+        return -RAFT_EINVAL;
+    r->transfer_to = to;
+    r->transfer_elapsed = 0;
+    r->transfer_sent = false;
+    raft_progress(r, to)->append_due = true;
+    return 0;
+}
+
+void raft_snapshot_taken(struct raft *r, uint64_t index)
+{
+    RAFT_ASSERT(!r->ready_pending);
+    RAFT_ASSERT(index <= r->applied_index);
+    if (index <= r->log.snapshot_index)
+        return;
+    r->log.snapshot_term = log_term_of(&r->log, index);
+    r->log.snapshot_index = index;
+}
+
+void raft_snapshot_report(struct raft *r, uint64_t id, bool ok)
+{
+    RAFT_ASSERT(!r->ready_pending);
+    struct progress *pr = r->role == RAFT_LEADER ? raft_progress(r, id) : NULL;
+    if (!pr || pr->state != PROGRESS_SNAPSHOT)
+        return;
+    /* On success its answer moves it on; either way, probe from after the snapshot and
+     * wait for an answer or a heartbeat reply before sending anything else. */
+    uint64_t sent = pr->snapshot_index;
+    progress_become_probe(pr);
+    if (ok)
+        pr->next_index = RAFT_MAX(pr->next_index, sent + 1);
+    pr->probe_sent = true;
 }

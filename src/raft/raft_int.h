@@ -52,6 +52,8 @@ int  log_slice(const struct raft_log *log, uint64_t from, uint64_t max,
 /* The largest index in [lo, hi] whose term is <= term, given that log_term(lo) <= term.
  * Terms never decrease along a log, so this is a binary search. */
 uint64_t log_find_term_le(const struct raft_log *log, uint64_t lo, uint64_t hi, uint64_t term);
+/* Empties the log: it now starts after (index, term), a snapshot's last entry. */
+void log_reset(struct raft_log *log, uint64_t index, uint64_t term);
 /* The shell made entries up to index durable. */
 void log_stable_to(struct raft_log *log, uint64_t index, uint64_t term);
 /* Is (term, index) at least as up to date as our last entry? (paper §5.4.1) */
@@ -67,8 +69,19 @@ struct raft_config_state {
 };
 
 bool members_is_voter(const struct raft_members *m, uint64_t id);
+bool members_contains(const struct raft_members *m, uint64_t id);
+uint32_t members_voters(const struct raft_members *m);
+bool members_same_voters(const struct raft_members *a, const struct raft_members *b);
 bool config_is_voter(const struct raft_config_state *c, uint64_t id);
 bool members_valid(const struct raft_members *m);
+
+/* A configuration from a MEMBERS entry not yet known committed (membership.c). Followers
+ * keep them to fall back to the one before when a conflicting suffix is cut. */
+#define RAFT_CONF_HISTORY 8u
+struct conf_change {
+    uint64_t index;
+    struct raft_config_state conf;
+};
 
 enum vote_result { VOTE_PENDING, VOTE_WON, VOTE_LOST };
 
@@ -77,6 +90,7 @@ enum vote_result { VOTE_PENDING, VOTE_WON, VOTE_LOST };
 enum progress_state {
     PROGRESS_PROBE,     /* next_index is a guess: one append at a time until one lands   */
     PROGRESS_REPLICATE, /* pipelining: next_index runs ahead, up to max_inflight appends */
+    PROGRESS_SNAPSHOT,  /* needs entries we compacted: the shell is sending a snapshot    */
 };
 
 /* Appends in flight to one follower, as the last index each carried (etcd's Inflights). */
@@ -95,6 +109,7 @@ struct progress {
     bool     voted, granted; /* candidate: it answered, and how                       */
     uint64_t read_acked;     /* highest read-index round it has acknowledged          */
     uint64_t commit_sent;    /* leader commit last sent to it                         */
+    uint64_t snapshot_index; /* SNAPSHOT: the snapshot being sent                      */
     struct inflights inflight;
     struct raft_entry *scratch; /* max_batch entries read from the store, or NULL     */
 };
@@ -135,7 +150,12 @@ struct raft {
     uint64_t commit_index;
     uint64_t applied_index;     /* handed out for applying (and advanced) */
     struct raft_log log;
-    struct raft_config_state conf;
+    struct raft_config_state conf;            /* in force: the latest in the log      */
+    struct raft_config_state conf_committed;  /* in force before conf_changes[0]      */
+    struct conf_change conf_changes[RAFT_CONF_HISTORY]; /* by index, oldest first     */
+    uint32_t conf_changes_count;
+    struct raft_snapshot_meta snapshot_install;  /* for the shell, when install_pending */
+    bool     install_pending;
 
     /* timers, in ticks */
     uint32_t election_elapsed;
@@ -148,6 +168,9 @@ struct raft {
     uint32_t prs_count;
     bool     committed_in_term; /* an entry of current_term is committed: reads may go */
     bool     noop_pending;      /* the term's first entry waits for room in the window */
+    uint64_t transfer_to;       /* leadership transfer target, 0 for none (§3.10)     */
+    uint32_t transfer_elapsed;  /* ticks since it started                             */
+    bool     transfer_sent;     /* TIMEOUT_NOW is out                                 */
 
     /* read index (thesis §6.4) */
     struct raft_pending_read *reads;  /* FIFO ring of max_reads            */
@@ -165,6 +188,7 @@ struct raft {
 
 /* raft.c */
 struct progress *raft_progress(const struct raft *r, uint64_t id); /* NULL: not a member */
+void raft_progress_rebuild(struct raft *r);  /* after the configuration changed */
 void raft_become_follower(struct raft *r, uint64_t term, uint64_t leader_id);
 void raft_reset_election_timer(struct raft *r);
 bool raft_send(struct raft *r, struct raft_msg *m);  /* false: the outbox was full */
@@ -176,9 +200,20 @@ uint64_t quorum_match_index(const struct raft *r);
 uint64_t quorum_read_round(const struct raft *r);
 bool     quorum_active(const struct raft *r);
 
+/* membership.c */
+void membership_init(struct raft *r, const struct raft_boot *boot);
+void membership_on_append(struct raft *r, const struct raft_entry *e);
+void membership_on_truncate(struct raft *r, uint64_t from);
+void membership_reset(struct raft *r, const struct raft_members *members,
+                      const struct raft_members *old);
+void membership_on_commit(struct raft *r);  /* forget history, finish joint phases */
+bool membership_changing(const struct raft *r);
+bool membership_entry_valid(const struct raft_entry *e);
+
 /* election.c */
 void election_tick(struct raft *r);
-void election_campaign(struct raft *r, bool pre_vote);
+bool election_may_campaign(const struct raft *r);
+void election_campaign(struct raft *r, bool pre_vote, bool transfer);
 void election_on_vote_request(struct raft *r, const struct raft_msg *m);
 void election_on_vote_response(struct raft *r, const struct raft_msg *m);
 bool election_in_lease(const struct raft *r);
@@ -192,6 +227,10 @@ void replication_on_append(struct raft *r, const struct raft_msg *m);
 void replication_on_append_response(struct raft *r, const struct raft_msg *m);
 void replication_on_heartbeat(struct raft *r, const struct raft_msg *m);
 void replication_on_heartbeat_response(struct raft *r, const struct raft_msg *m);
+void replication_on_snapshot(struct raft *r, const struct raft_msg *m);
+/* Appends an entry of ours (leader); the caller checked log_room(). */
+struct raft_entry *replication_append(struct raft *r, uint16_t type, const void *payload,
+                                      uint32_t len);
 void replication_maybe_commit(struct raft *r);
 void replication_broadcast_heartbeat(struct raft *r);
 

@@ -53,7 +53,9 @@ void readindex_flush(struct raft *r)
     }
     if (new_round) {
         r->read_round++;
-        raft_progress(r, r->id)->read_acked = r->read_round;
+        struct progress *self = raft_progress(r, r->id);
+        if (self) /* absent once a leader removed itself, before it steps down */
+            self->read_acked = r->read_round;
         replication_broadcast_heartbeat(r);
     }
     uint64_t confirmed = quorum_read_round(r);

@@ -11,24 +11,38 @@ void replication_become_leader(struct raft *r)
     r->heartbeat_elapsed = 0;
     r->election_elapsed = 0;
     r->committed_in_term = false;
+    r->transfer_to = 0;
     for (uint32_t i = 0; i < r->prs_count; i++)
         progress_reset(&r->prs[i], r->prs[i].id, r->log.last_index + 1);
     struct progress *self = raft_progress(r, r->id);
-    self->match_index = r->log.stable_index; /* only what is durable counts (§10.2.1) */
-    self->read_acked = r->read_round;
+    if (self) { /* absent for a leader elected from outside its configuration (election.c) */
+        self->match_index = r->log.stable_index; /* only what is durable counts (§10.2.1) */
+        self->read_acked = r->read_round;
+    }
     /* A leader commits entries of earlier terms only by committing one of its own (paper
      * §5.4.2), so it starts its term with an empty entry (paper §8). */
     r->noop_pending = true;
     replication_append_noop(r);
 }
 
+struct raft_entry *replication_append(struct raft *r, uint16_t type, const void *payload,
+                                      uint32_t len)
+{
+    RAFT_ASSERT(r->role == RAFT_LEADER);
+    struct raft_entry *e = log_append_slot(&r->log, r->current_term);
+    e->type = type;
+    e->len = len;
+    if (len > 0)
+        memcpy(e->payload, payload, len);
+    membership_on_append(r, e);
+    return e;
+}
+
 void replication_append_noop(struct raft *r)
 {
     if (!r->noop_pending || log_room(&r->log) == 0)
         return; /* the window is full of undurable entries: try again at the next flush */
-    struct raft_entry *e = log_append_slot(&r->log, r->current_term);
-    e->type = RAFT_ENTRY_NOOP;
-    e->len = 0;
+    replication_append(r, RAFT_ENTRY_NOOP, NULL, 0);
     r->noop_pending = false;
 }
 
@@ -43,6 +57,22 @@ void replication_maybe_commit(struct raft *r)
         r->commit_index = q;
         r->committed_in_term = true;
     }
+}
+
+/* It needs entries we compacted: the shell sends it our latest snapshot (paper §7), and
+ * reports how that went (raft_snapshot_report). */
+static void replication_send_snapshot(struct raft *r, struct progress *pr)
+{
+    RAFT_ASSERT(r->log.snapshot_index > 0); /* the store compacts only below a snapshot */
+    pr->state = PROGRESS_SNAPSHOT;
+    pr->snapshot_index = r->log.snapshot_index;
+    struct raft_msg m = {
+        .type = RAFT_MSG_SNAPSHOT,
+        .to = pr->id,
+        .term = r->current_term,
+        .snapshot = {.index = r->log.snapshot_index, .term = r->log.snapshot_term},
+    };
+    raft_send(r, &m);
 }
 
 static struct raft_entry *replication_scratch(struct raft *r, struct progress *pr)
@@ -60,7 +90,11 @@ static void replication_send_appends(struct raft *r, struct progress *pr)
 {
     while (!progress_paused(pr) && raft_outbox_room(r) > 0) {
         uint64_t prev = pr->next_index - 1;
-        uint64_t prev_term = log_term_of(&r->log, prev); /* no compaction yet: never gone */
+        uint64_t prev_term;
+        if (log_term(&r->log, prev, &prev_term) == -RAFT_ECOMPACTED) {
+            replication_send_snapshot(r, pr);
+            return;
+        }
         const struct raft_entry *ents = NULL;
         uint32_t n = 0;
         if (pr->next_index <= r->log.last_index) {
@@ -69,6 +103,10 @@ static void replication_send_appends(struct raft *r, struct progress *pr)
                 return;
             int got = log_slice(&r->log, pr->next_index, r->cfg.max_batch, scratch,
                                 r->cfg.max_batch, &ents);
+            if (got == -RAFT_ECOMPACTED) {
+                replication_send_snapshot(r, pr);
+                return;
+            }
             RAFT_ASSERT(got > 0);
             n = (uint32_t)got;
         } else if (pr->state == PROGRESS_REPLICATE && pr->commit_sent >= r->commit_index &&
@@ -98,6 +136,16 @@ static void replication_send_appends(struct raft *r, struct progress *pr)
     }
 }
 
+/* Leadership transfer (thesis §3.10): once the target has everything, tell it to run. */
+static void replication_flush_transfer(struct raft *r)
+{
+    struct progress *pr = r->transfer_to ? raft_progress(r, r->transfer_to) : NULL;
+    if (!pr || r->transfer_sent || pr->match_index != r->log.last_index)
+        return;
+    struct raft_msg m = {.type = RAFT_MSG_TIMEOUT_NOW, .to = pr->id, .term = r->current_term};
+    r->transfer_sent = raft_send(r, &m);
+}
+
 void replication_flush(struct raft *r)
 {
     RAFT_ASSERT(r->role == RAFT_LEADER);
@@ -106,6 +154,7 @@ void replication_flush(struct raft *r)
     for (uint32_t i = 0; i < r->prs_count; i++)
         if (r->prs[i].id != r->id)
             replication_send_appends(r, &r->prs[i]);
+    replication_flush_transfer(r);
 }
 
 void replication_broadcast_heartbeat(struct raft *r)
@@ -129,6 +178,8 @@ void replication_tick(struct raft *r)
 {
     r->heartbeat_elapsed++;
     r->election_elapsed++;
+    if (r->transfer_to && ++r->transfer_elapsed >= r->cfg.election_ticks)
+        r->transfer_to = 0; /* it did not take over in time: serve again */
     if (r->election_elapsed >= r->cfg.election_ticks) {
         r->election_elapsed = 0;
         if (r->cfg.check_quorum) {
@@ -203,6 +254,7 @@ void replication_on_append(struct raft *r, const struct raft_msg *m)
                 continue;
             RAFT_ASSERT(e->index > r->commit_index); /* never truncate committed entries */
             log_truncate_from(&r->log, e->index);
+            membership_on_truncate(r, e->index);
         }
         if (log_room(&r->log) == 0)
             break; /* accept a prefix; the leader resends the rest */
@@ -210,6 +262,7 @@ void replication_on_append(struct raft *r, const struct raft_msg *m)
         slot->type = e->type;
         slot->len = e->len;
         memcpy(slot->payload, e->payload, e->len);
+        membership_on_append(r, slot);
     }
     uint64_t match = prev + i;
     /* Commit no further than what this message proved we share with the leader. */
@@ -230,7 +283,11 @@ static void replication_on_refusal(struct raft *r, struct progress *pr,
                                         : ar->last_index != pr->next_index - 1)
         return;
     uint64_t next;
-    if (ar->hint_index < pr->match_index) {
+    if (ar->hint_index < r->log.snapshot_index) {
+        /* It ends before our snapshot: send from right after its end; if the log no longer
+         * holds that (compacted), the snapshot goes instead. No walking back. */
+        next = ar->hint_index + 1;
+    } else if (ar->hint_index < pr->match_index) {
         /* It lacks entries it acknowledged: its disk lost them (a damaged last slot is cut
          * like a torn one at restart), or this answer was overtaken by its ack. Either
          * way, sending from its hint is safe; match stays, other disks hold the entries. */
@@ -264,7 +321,10 @@ void replication_on_append_response(struct raft *r, const struct raft_msg *m)
     bool advanced = ar->last_index > pr->match_index;
     if (advanced)
         pr->match_index = ar->last_index;
-    if (pr->state == PROGRESS_PROBE) {
+    if (pr->state == PROGRESS_SNAPSHOT) {
+        if (pr->match_index >= pr->snapshot_index)
+            progress_become_replicate(pr); /* it installed the snapshot */
+    } else if (pr->state == PROGRESS_PROBE) {
         /* an answer to the probe out (it may be below match after a repair from a hint
          * below match; simulator seed 2231, 5 nodes) or news of a higher match */
         if (ar->last_index >= pr->match_index || ar->last_index + 1 >= pr->next_index)
@@ -309,4 +369,30 @@ void replication_on_heartbeat_response(struct raft *r, const struct raft_msg *m)
             inflights_free_first(&pr->inflight);
         pr->append_due = true;
     }
+}
+
+/* InstallSnapshot receiver (paper §7), called once the shell has the snapshot's data. */
+void replication_on_snapshot(struct raft *r, const struct raft_msg *m)
+{
+    const struct raft_msg_snapshot *sn = &m->snapshot;
+    struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from, .term = r->current_term};
+    uint64_t term = 0;
+    if (sn->index <= r->commit_index) {
+        /* we have all it holds: nothing to install */
+    } else if (log_term(&r->log, sn->index, &term) == 0 && term == sn->term) {
+        r->commit_index = sn->index; /* our log holds its last entry: keep what follows */
+    } else {
+        log_reset(&r->log, sn->index, sn->term);
+        r->commit_index = r->applied_index = sn->index;
+        membership_reset(r, &sn->members, &sn->members_old);
+        r->snapshot_install = (struct raft_snapshot_meta){
+            .index = sn->index, .term = sn->term,
+            .members = sn->members, .members_old = sn->members_old};
+        r->install_pending = true;
+    }
+    resp.append_resp = (struct raft_msg_append_resp){
+        .success = true, .last_index = RAFT_MAX(sn->index, r->commit_index)};
+    if (resp.append_resp.last_index > r->log.last_index)
+        resp.append_resp.last_index = r->log.last_index;
+    raft_send(r, &resp);
 }

@@ -203,6 +203,11 @@ static int client_on_frame(struct server *s, struct client *c, const struct wire
     case WIRE_OP_STATUS:
         client_status(s, c, &rq);
         break;
+    case WIRE_OP_MEMBERS:
+    case WIRE_OP_TRANSFER:
+    case WIRE_OP_SNAPSHOT:
+        admin_request(s, c, &rq);
+        break;
     default:
         client_error(s, c, rq.request_id, -LUM_EINVAL);
         break;

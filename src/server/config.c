@@ -110,13 +110,15 @@ enum config_key {
     KEY_ID, KEY_DATA_DIR, KEY_PEER_LISTEN, KEY_CLIENT_LISTEN, KEY_MEMBER, KEY_CLUSTER,
     KEY_STATE_MACHINE, KEY_TICK_MS, KEY_ELECTION_TICKS, KEY_HEARTBEAT_TICKS,
     KEY_MAX_INFLIGHT, KEY_MAX_BATCH, KEY_LOG_WINDOW, KEY_SEGMENT_ENTRIES, KEY_MAX_CLIENTS,
-    KEY_MAX_PENDING, KEY_LOG_LEVEL, KEY_COUNT_
+    KEY_MAX_PENDING, KEY_LOG_LEVEL, KEY_SNAPSHOT_ENTRIES, KEY_SNAPSHOT_MARGIN,
+    KEY_CATCHUP_ENTRIES, KEY_COUNT_
 };
 
 static const char *const config_keys[KEY_COUNT_] = {
     "id", "data_dir", "peer_listen", "client_listen", "member", "cluster", "state_machine",
     "tick_ms", "election_ticks", "heartbeat_ticks", "max_inflight", "max_batch",
     "log_window", "segment_entries", "max_clients", "max_pending", "log_level",
+    "snapshot_entries", "snapshot_margin", "catchup_entries",
 };
 
 static int config_string(struct config_parse *p, const char *key, const char *v, char *out,
@@ -153,6 +155,12 @@ static int config_set(struct config_parse *p, struct server_config *c, enum conf
     case KEY_SEGMENT_ENTRIES: return config_u32(p, name, v, 16, 1u << 20, &c->segment_entries);
     case KEY_MAX_CLIENTS:     return config_u32(p, name, v, 1, 1000000, &c->max_clients);
     case KEY_MAX_PENDING:     return config_u32(p, name, v, 1, 1u << 22, &c->max_pending);
+    case KEY_SNAPSHOT_ENTRIES:
+        return config_u32(p, name, v, 0, UINT32_MAX, &c->snapshot_entries);
+    case KEY_SNAPSHOT_MARGIN:
+        return config_u32(p, name, v, 0, UINT32_MAX, &c->snapshot_margin);
+    case KEY_CATCHUP_ENTRIES:
+        return config_u32(p, name, v, 0, UINT32_MAX, &c->catchup_entries);
     case KEY_LOG_LEVEL: {
         enum lum_log_level level;
         if (lum_log_level_parse(v, &level) != 0)
@@ -190,6 +198,9 @@ static void config_defaults(struct server_config *c)
     c->segment_entries = 8192;
     c->max_clients = 4096;
     c->max_pending = 65536;
+    c->snapshot_entries = 10000;
+    c->snapshot_margin = 1000;
+    c->catchup_entries = 64;
     c->log_level = LUM_LOG_INFO;
 }
 
@@ -207,10 +218,16 @@ static int config_check(struct config_parse *p, struct server_config *c)
     if (c->log_window < c->max_batch * 2)
         return config_fail(p, "log_window (%u) must be at least twice max_batch (%u)",
                            c->log_window, c->max_batch);
+    snprintf(c->peer_advertise_addr, sizeof c->peer_advertise_addr, "%s", c->peer_listen_addr);
     if (c->n_members > 0) {
         bool self = false;
-        for (uint32_t i = 0; i < c->n_members; i++)
-            self |= c->members[i].id == c->id;
+        for (uint32_t i = 0; i < c->n_members; i++) {
+            if (c->members[i].id != c->id)
+                continue;
+            self = true;
+            snprintf(c->peer_advertise_addr, sizeof c->peer_advertise_addr, "%s",
+                     c->members[i].peer_addr);
+        }
         if (!self)
             return config_fail(p, "id %llu is not one of the members", (unsigned long long)c->id);
     }

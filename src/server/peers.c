@@ -1,8 +1,10 @@
-/* Connections between servers. We dial every other member and write our Raft messages on
- * that connection; we accept their dials and read theirs. A dialed connection starts with
- * our hello; an accepted one must start with the dialer's, of our cluster and version, or
- * it is closed. Lost connections are redialed with exponential backoff. A message for a
- * peer we cannot reach now is dropped: Raft retransmits. */
+/* Connections between servers. We dial every other member (and every server that dialed
+ * us) and write our Raft messages on that connection; we accept their dials and read
+ * theirs. A dialed connection starts with our hello (cluster, id, our peer address); an
+ * accepted one must start with the dialer's, of our cluster and version, or it is closed.
+ * Lost connections are redialed with exponential backoff. A message for a peer we cannot
+ * reach now is dropped: Raft retransmits. Snapshots stream to a peer in chunks as its
+ * connection drains, so a large one never stalls the loop or starves other peers. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +15,24 @@
 #include "server_int.h"
 
 static void peer_on_event(struct loop_watch *w, uint32_t events);
+static void peer_pump(struct peer *p);
+
+static void peer_stream_end(struct peer *p, bool ok)
+{
+    if (p->stream.fd < 0)
+        return;
+    close(p->stream.fd);
+    p->stream.fd = -1;
+    p->stream.report = true;
+    p->stream.ok = ok;
+}
 
 static void peer_disconnect(struct peer *p, const char *why)
 {
     if (p->ready)
-        lum_info("lost connection to node %llu (%s): %s", (unsigned long long)p->member->id,
-                 p->member->peer_addr, why);
+        lum_info("lost connection to node %llu: %s", (unsigned long long)p->id, why);
     conn_close(&p->out);
+    peer_stream_end(p, false);
     p->connecting = p->ready = false;
     p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : SERVER_BACKOFF_MIN_MS;
     if (p->backoff_ms > SERVER_BACKOFF_MAX_MS)
@@ -29,8 +42,11 @@ static void peer_disconnect(struct peer *p, const char *why)
 
 static void peer_dial(struct peer *p)
 {
+    const struct server_member *m = server_member(p->srv, p->id);
+    if (!m || !m->peer_addr[0])
+        return; /* no address yet */
     struct lum_err err;
-    int fd = net_connect(&p->member->peer, &err);
+    int fd = net_connect(&m->peer, &err);
     if (fd < 0) {
         peer_disconnect(p, err.msg);
         return;
@@ -48,8 +64,10 @@ static void peer_send_hello(struct peer *p)
     struct server *s = p->srv;
     struct wire_hello h = {.cluster_id = s->cfg.cluster_id, .node_id = s->cfg.id,
                            .protocol = WIRE_VERSION};
-    uint8_t *buf = conn_reserve(&p->out, 64);
-    int n = buf ? wire_encode_hello(buf, 64, &h) : -LUM_ENOMEM;
+    snprintf(h.peer_addr, sizeof h.peer_addr, "%s", s->cfg.peer_advertise_addr);
+    size_t cap = 64 + WIRE_ADDR_MAX;
+    uint8_t *buf = conn_reserve(&p->out, cap);
+    int n = buf ? wire_encode_hello(buf, cap, &h) : -LUM_ENOMEM;
     LUM_ASSERT(n > 0);
     conn_commit(&p->out, (size_t)n);
 }
@@ -67,8 +85,7 @@ static void peer_on_event(struct loop_watch *w, uint32_t events)
         p->connecting = false;
         p->ready = true;
         p->backoff_ms = 0;
-        lum_info("connected to node %llu (%s)", (unsigned long long)p->member->id,
-                 p->member->peer_addr);
+        lum_info("connected to node %llu", (unsigned long long)p->id);
         loop_mod(&p->srv->loop, &p->out.watch, EPOLLIN | EPOLLRDHUP);
         p->out.want_write = false;
         peer_send_hello(p);
@@ -84,31 +101,45 @@ static void peer_on_event(struct loop_watch *w, uint32_t events)
             return;
         }
     }
-    if ((events & EPOLLOUT) && conn_flush(&p->out) != 0)
-        peer_disconnect(p, "write failed");
+    if (events & EPOLLOUT) {
+        if (conn_flush(&p->out) != 0) {
+            peer_disconnect(p, "write failed");
+            return;
+        }
+        peer_pump(p);
+    }
 }
 
 int peers_init(struct server *s, struct lum_err *err)
 {
     (void)err;
     s->n_peers = 0;
-    for (uint32_t i = 0; i < s->cfg.n_members; i++) {
-        const struct server_member *m = &s->cfg.members[i];
-        if (m->id == s->cfg.id)
-            continue;
-        struct peer *p = &s->peers[s->n_peers++];
-        memset(p, 0, sizeof *p);
-        p->srv = s;
-        p->member = m;
-        p->out.watch.fd = -1;
-    }
+    for (uint32_t i = 0; i < s->book_count; i++)
+        peers_ensure(s, s->book[i].id);
     return 0;
+}
+
+void peers_ensure(struct server *s, uint64_t id)
+{
+    if (id == s->cfg.id || s->n_peers == SERVER_PEERS_MAX)
+        return;
+    for (uint32_t i = 0; i < s->n_peers; i++)
+        if (s->peers[i].id == id)
+            return;
+    struct peer *p = &s->peers[s->n_peers++];
+    memset(p, 0, sizeof *p);
+    p->srv = s;
+    p->id = id;
+    p->out.watch.fd = -1;
+    p->stream.fd = -1;
 }
 
 void peers_close(struct server *s)
 {
-    for (uint32_t i = 0; i < s->n_peers; i++)
+    for (uint32_t i = 0; i < s->n_peers; i++) {
         conn_close(&s->peers[i].out);
+        peer_stream_end(&s->peers[i], false);
+    }
     for (uint32_t i = 0; i < SERVER_INBOUND_MAX; i++) {
         if (s->inbound[i]) {
             conn_close(&s->inbound[i]->conn);
@@ -131,17 +162,104 @@ void peers_maintain(struct server *s)
 static struct peer *peers_find(struct server *s, uint64_t id)
 {
     for (uint32_t i = 0; i < s->n_peers; i++)
-        if (s->peers[i].member->id == id)
+        if (s->peers[i].id == id)
             return &s->peers[i];
     return NULL;
 }
 
+/* The core wants a snapshot sent: stream the file it names, then the message. */
+static void peer_stream_start(struct server *s, struct peer *p, const struct raft_msg *m)
+{
+    peer_stream_end(p, false);
+    p->stream.report = false;
+    char name[64];
+    snap_name(name, sizeof name, m->snapshot.term, m->snapshot.index);
+    struct lum_err err;
+    int fd = snap_file_open(storage_dirfd(s->storage), name, &p->stream.size, &err);
+    if (fd < 0 || !p->ready) {
+        if (fd >= 0)
+            close(fd);
+        if (fd < 0)
+            lum_warn("cannot send snapshot to node %llu: %s", (unsigned long long)p->id, err.msg);
+        p->stream.report = true; /* failed: the core tries again later */
+        p->stream.ok = false;
+        return;
+    }
+    lum_info("sending snapshot %s (%llu bytes) to node %llu", name,
+             (unsigned long long)p->stream.size, (unsigned long long)p->id);
+    p->stream.fd = fd;
+    p->stream.offset = 0;
+    p->stream.msg = *m;
+}
+
+/* Queues chunks while the connection has room; the message follows the last one. */
+static void peer_pump(struct peer *p)
+{
+    struct snap_stream *st = &p->stream;
+    while (st->fd >= 0 && p->ready && conn_pending_out(&p->out) < SERVER_STREAM_AHEAD) {
+        if (st->offset == st->size) {
+            size_t size = wire_raft_size(&st->msg);
+            uint8_t *buf = conn_reserve(&p->out, size);
+            if (!buf)
+                return;
+            conn_commit(&p->out, (size_t)wire_encode_raft(buf, size, &st->msg));
+            peer_stream_end(p, true);
+            break;
+        }
+        uint64_t left = st->size - st->offset;
+        uint32_t len = left < WIRE_SNAP_CHUNK_MAX ? (uint32_t)left : WIRE_SNAP_CHUNK_MAX;
+        size_t size = wire_snap_chunk_size(len);
+        uint8_t *buf = conn_reserve(&p->out, size);
+        if (!buf)
+            return;
+        uint8_t *data = p->srv->chunk_buf;
+        ssize_t got = pread(st->fd, data, len, (off_t)st->offset);
+        if (got != (ssize_t)len) {
+            lum_warn("reading the snapshot for node %llu: %s", (unsigned long long)p->id,
+                     got < 0 ? strerror(errno) : "short read");
+            peer_stream_end(p, false);
+            return;
+        }
+        struct wire_snap_chunk c = {
+            .from = p->srv->cfg.id, .to = p->id, .term = st->msg.term,
+            .index = st->msg.snapshot.index, .snap_term = st->msg.snapshot.term,
+            .offset = st->offset, .total = st->size, .data = data, .len = len};
+        int n = wire_encode_snap_chunk(buf, size, &c);
+        LUM_ASSERT(n == (int)size);
+        conn_commit(&p->out, size);
+        st->offset += len;
+    }
+    if (p->ready && conn_pending_out(&p->out) > 0 && conn_flush(&p->out) != 0)
+        peer_disconnect(p, "write failed");
+}
+
+bool peers_pump_snapshots(struct server *s)
+{
+    bool told = false;
+    for (uint32_t i = 0; i < s->n_peers; i++) {
+        struct peer *p = &s->peers[i];
+        peer_pump(p);
+        if (p->stream.report) {
+            p->stream.report = false;
+            raft_snapshot_report(s->raft, p->id, p->stream.ok);
+            told = true;
+        }
+    }
+    return told;
+}
+
 void peers_send(struct server *s, const struct raft_msg *m)
 {
+    peers_ensure(s, m->to);
     struct peer *p = peers_find(s, m->to);
-    if (!p || !p->ready) {
-        if (p)
-            p->dropped++;
+    if (!p)
+        return;
+    if (m->type == RAFT_MSG_SNAPSHOT) {
+        peer_stream_start(s, p, m);
+        return;
+    }
+    if (!p->ready) {
+        p->dropped++;
         return;
     }
     size_t size = wire_raft_size(m);
@@ -175,6 +293,8 @@ static void inbound_close(struct server *s, struct inbound *in)
     free(in);
 }
 
+static struct peer *peers_find(struct server *s, uint64_t id);
+
 static int inbound_on_hello(struct inbound *in, const struct wire_frame *f)
 {
     struct server *s = in->srv;
@@ -184,19 +304,41 @@ static int inbound_on_hello(struct inbound *in, const struct wire_frame *f)
         return -LUM_EMALFORMED;
     }
     if (h.cluster_id != s->cfg.cluster_id || h.protocol != WIRE_VERSION) {
-        lum_warn("%s (node %llu): %s, closing", in->name,
-                 (unsigned long long)h.node_id,
+        lum_warn("%s (node %llu): %s, closing", in->name, (unsigned long long)h.node_id,
                  h.protocol != WIRE_VERSION ? "another protocol version" : "another cluster");
         return -LUM_EMALFORMED;
     }
     if (h.node_id == 0 || h.node_id == s->cfg.id) {
-        lum_warn("%s: claims node id %llu, closing", in->name,
-                 (unsigned long long)h.node_id);
+        lum_warn("%s: claims node id %llu, closing", in->name, (unsigned long long)h.node_id);
         return -LUM_EMALFORMED;
     }
     in->hello_done = true;
     in->node_id = h.node_id;
+    /* a server we may not know yet (we were just added): answer it where it listens */
+    if (!server_member(s, h.node_id) && h.peer_addr[0])
+        book_set(s, h.node_id, h.peer_addr, NULL);
+    peers_ensure(s, h.node_id);
+    struct peer *p = peers_find(s, h.node_id);
+    if (p && !conn_is_open(&p->out)) { /* it is up again: no need to wait out the backoff */
+        p->backoff_ms = 0;
+        p->retry_at_ms = 0;
+        peer_dial(p);
+    }
     return 0;
+}
+
+static int inbound_on_chunk(struct inbound *in, const struct wire_frame *f)
+{
+    struct server *s = in->srv;
+    struct wire_snap_chunk c;
+    int rv = wire_decode_snap_chunk(f, &c);
+    if (rv == 0 && (c.from != in->node_id || c.to != s->cfg.id))
+        rv = -LUM_EMALFORMED;
+    struct lum_err err;
+    if (rv == 0 && snap_recv_write(storage_dirfd(s->storage), c.offset, c.data, c.len, &err) != 0)
+        lum_warn("%s (node %llu): snapshot chunk at %llu: %s", in->name,
+                 (unsigned long long)in->node_id, (unsigned long long)c.offset, err.msg);
+    return rv;
 }
 
 static int inbound_on_frame(struct inbound *in, const struct wire_frame *f)
@@ -204,12 +346,21 @@ static int inbound_on_frame(struct inbound *in, const struct wire_frame *f)
     struct server *s = in->srv;
     if (!in->hello_done)
         return inbound_on_hello(in, f);
+    if (f->type == WIRE_SNAP_CHUNK) {
+        int rv = inbound_on_chunk(in, f);
+        if (rv != 0)
+            lum_warn("%s (node %llu): bad snapshot chunk (%s), closing", in->name,
+                     (unsigned long long)in->node_id, lum_strerror(rv));
+        return rv;
+    }
     int rv = -LUM_EMALFORMED;
     struct raft_msg m;
     if (f->type > WIRE_RAFT_BASE && f->type < WIRE_RAFT_BASE + RAFT_MSG_TYPE_END_)
         rv = wire_decode_raft(f, &m, s->decode_entries, WIRE_BATCH_MAX);
     if (rv == 0 && m.from != in->node_id)
         rv = -LUM_EMALFORMED; /* a peer speaks for itself only */
+    if (rv == 0 && m.type == RAFT_MSG_SNAPSHOT && snapshot_received(s, &m) != 0)
+        return 0; /* not what it announced: drop it, the leader will try again */
     if (rv == 0)
         rv = raft_step(s->raft, &m);
     if (rv != 0)

@@ -9,20 +9,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "luminous/kv.h"
 #include "server_int.h"
 
 #define SERVER_SESSIONS_MAX 65536u
-
-const struct server_member *server_member(const struct server *s, uint64_t id)
-{
-    for (uint32_t i = 0; i < s->cfg.n_members; i++)
-        if (s->cfg.members[i].id == id)
-            return &s->cfg.members[i];
-    return NULL;
-}
 
 int server_propose(struct server *s, uint16_t type, uint64_t client_id, uint64_t seq,
                    const void *body, uint32_t len, uint64_t *index_out)
@@ -47,19 +40,21 @@ void server_fill_status(struct server *s, struct wire_status *st)
     st->leader_id = rs.leader_id;
     st->commit_index = rs.commit_index;
     st->applied_index = rs.applied_index;
-    st->first_index = rs.first_index;
+    st->first_index = wal_first_index(storage_wal(s->storage)); /* the margin included */
     st->last_index = rs.last_index;
     st->snapshot_index = rs.snapshot_index;
-    st->n_members = s->cfg.n_members;
-    for (uint32_t i = 0; i < s->cfg.n_members; i++) {
-        const struct server_member *m = &s->cfg.members[i];
+    struct raft_members now;
+    raft_members(s->raft, &now, NULL);
+    st->n_members = now.count;
+    for (uint32_t i = 0; i < now.count; i++) {
+        const struct server_member *m = server_member(s, now.members[i].id);
         struct wire_member *w = &st->members[i];
-        w->id = m->id;
-        w->role = RAFT_VOTER;
+        w->id = now.members[i].id;
+        w->role = now.members[i].role;
         w->match_index = 0;
-        raft_match_index(s->raft, m->id, &w->match_index);
-        snprintf(w->peer_addr, sizeof w->peer_addr, "%s", m->peer_addr);
-        snprintf(w->client_addr, sizeof w->client_addr, "%s", m->client_addr);
+        raft_match_index(s->raft, w->id, &w->match_index);
+        snprintf(w->peer_addr, sizeof w->peer_addr, "%s", m ? m->peer_addr : "");
+        snprintf(w->client_addr, sizeof w->client_addr, "%s", m ? m->client_addr : "");
     }
 }
 
@@ -90,12 +85,28 @@ static void server_answer_read(struct server *s, struct pending *pd)
     server_answer(s, pd, rv, &res);
 }
 
+/* A configuration change reached the state machine: it is the one in force at the applied
+ * index (what a snapshot records), and it brings the addresses of new members. */
+static void server_apply_members(struct server *s, const struct raft_entry *e)
+{
+    const uint8_t *ctx;
+    uint32_t ctx_len;
+    if (raft_members_decode(e->payload, e->len, &s->members, &s->members_old, &ctx,
+                            &ctx_len) != 0 ||
+        book_apply(s, ctx, ctx_len) != 0)
+        lum_warn("entry %llu: a configuration we cannot read", (unsigned long long)e->index);
+    for (uint32_t i = 0; i < s->members.count; i++)
+        peers_ensure(s, s->members.members[i].id);
+}
+
 /* Runs one committed entry through the session table and the state machine. */
 static void server_apply_entry(struct server *s, const struct raft_entry *e, int *status_out,
                                struct lum_result *res)
 {
     *status_out = 0;
     *res = (struct lum_result){0};
+    if (e->type == RAFT_ENTRY_MEMBERS)
+        server_apply_members(s, e);
     if (e->type < RAFT_ENTRY_APP_MIN)
         return; /* NOOP and friends carry nothing for the machine */
     struct lum_command cmd;
@@ -147,6 +158,21 @@ static void server_apply(struct server *s, const struct raft_entry *e)
     }
 }
 
+/* A snapshot replaced everything up to upto: reads there can be served, writes there have
+ * an outcome we cannot know (the client retries; its session keeps that safe). */
+static void server_settle_pending(struct server *s, uint64_t upto)
+{
+    uint32_t slot;
+    while (pending_heap_pop_upto(&s->pending, upto, &slot)) {
+        struct pending *pd = &s->pending.slots[slot];
+        if (pd->kind == PENDING_READ_APPLY)
+            server_answer_read(s, pd);
+        else
+            server_answer(s, pd, -LUM_ENOTLEADER, NULL);
+        pending_release(&s->pending, slot);
+    }
+}
+
 static void server_on_reads(struct server *s, const struct raft_ready *rd, uint64_t applied)
 {
     for (uint32_t i = 0; i < rd->n_reads; i++) {
@@ -187,7 +213,12 @@ static void server_log_role(struct server *s)
 static void server_drain(struct server *s)
 {
     struct raft_ready rd;
+again:
     while (raft_ready(s->raft, &rd)) {
+        if (rd.snapshot) {
+            snapshot_install(s, rd.snapshot);
+            server_settle_pending(s, rd.snapshot->index);
+        }
         for (uint32_t i = 0; i < rd.n_msgs_now; i++)
             peers_send(s, &rd.msgs_now[i]);
         if (rd.n_msgs_now)
@@ -210,6 +241,14 @@ static void server_drain(struct server *s)
         server_on_reads(s, &rd, st.applied_index + rd.n_committed);
         raft_advance(s->raft, &rd);
     }
+    if (peers_pump_snapshots(s))
+        goto again;
+    admin_progress(s);
+    struct raft_status st;
+    raft_status(s->raft, &st);
+    if (s->cfg.snapshot_entries && !s->snap_child &&
+        st.applied_index >= s->snap_index + s->cfg.snapshot_entries)
+        snapshot_start(s);
     peers_flush(s);
     clients_flush(s);
     server_log_role(s);
@@ -234,6 +273,12 @@ static void server_on_timer(struct loop_watch *w, uint32_t events)
         raft_tick(s->raft);
     peers_maintain(s);
     uint64_t now = clock_mono_ms();
+    if (s->stopping) {
+        struct raft_status st;
+        raft_status(s->raft, &st);
+        if (st.role != RAFT_LEADER || now >= s->stop_deadline_ms)
+            server_stop(s);
+    }
     if (s->fsm_ops->housekeeping && now - s->last_housekeeping_ms >= SERVER_HOUSEKEEPING_MS) {
         s->last_housekeeping_ms = now;
         struct raft_status st;
@@ -245,14 +290,46 @@ static void server_on_timer(struct loop_watch *w, uint32_t events)
     }
 }
 
+/* A leader that is asked to stop hands leadership to its most up-to-date voter first, so
+ * the cluster does not wait an election timeout (thesis §3.10). */
+static void server_shutdown(struct server *s)
+{
+    struct raft_status st;
+    raft_status(s->raft, &st);
+    struct raft_members now;
+    raft_members(s->raft, &now, NULL);
+    uint64_t best = 0, best_match = 0;
+    for (uint32_t i = 0; st.role == RAFT_LEADER && i < now.count; i++) {
+        uint64_t id = now.members[i].id, match = 0;
+        if (id != s->cfg.id && now.members[i].role == RAFT_VOTER &&
+            raft_match_index(s->raft, id, &match) == 0 && (best == 0 || match > best_match)) {
+            best = id;
+            best_match = match;
+        }
+    }
+    if (best && !s->stopping && raft_transfer_leader(s->raft, best) == 0) {
+        lum_info("handing leadership to node %llu before stopping", (unsigned long long)best);
+        s->stopping = true;
+        s->stop_deadline_ms = clock_mono_ms() + 2ull * s->cfg.election_ticks * s->cfg.tick_ms;
+        return;
+    }
+    server_stop(s);
+}
+
 static void server_on_signal(struct loop_watch *w, uint32_t events)
 {
     struct server *s = SERVER_CONTAINER_OF(w, struct server, signals);
     (void)events;
     struct signalfd_siginfo si;
     while (read(w->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGCHLD) {
+            int status;
+            if (s->snap_child && waitpid(s->snap_child, &status, WNOHANG) == s->snap_child)
+                snapshot_reaped(s, status);
+            continue;
+        }
         lum_info("signal %s: shutting down", strsignal((int)si.ssi_signo));
-        server_stop(s);
+        server_shutdown(s);
     }
 }
 
@@ -277,6 +354,7 @@ static int server_open_fds(struct server *s, struct lum_err *err)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGCHLD);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -299,13 +377,28 @@ static int server_open_raft(struct server *s, struct lum_err *err)
     storage_options_default(&opts);
     opts.segment_entries = s->cfg.segment_entries;
     struct raft_boot boot;
+    uint64_t t0 = clock_mono_ms();
     int rv = storage_open(s->cfg.data_dir, &opts, &s->storage, &boot, err);
     if (rv != 0)
         return rv;
-    boot.members.count = s->cfg.n_members;
-    for (uint32_t i = 0; i < s->cfg.n_members; i++)
-        boot.members.members[i] = (struct raft_member){.id = s->cfg.members[i].id,
-                                                       .role = RAFT_VOTER};
+    uint64_t t1 = clock_mono_ms();
+    const struct snap_meta *snap = storage_snapshot(s->storage);
+    if (snap->index > 0 && (rv = snapshot_load(s, snap, err)) != 0)
+        return rv;
+    lum_info("recovered the log in %llu ms, loaded snapshot %llu in %llu ms",
+             (unsigned long long)(t1 - t0), (unsigned long long)snap->index,
+             (unsigned long long)(clock_mono_ms() - t1));
+    if (snap->index == 0) { /* a new cluster: its members are the config file's */
+        boot.members.count = s->cfg.n_members;
+        for (uint32_t i = 0; i < s->cfg.n_members; i++)
+            boot.members.members[i] = (struct raft_member){.id = s->cfg.members[i].id,
+                                                           .role = RAFT_VOTER};
+        s->members = boot.members;
+    }
+    for (uint32_t i = 0; i < s->cfg.n_members; i++) /* addresses the book does not have */
+        if (!server_member(s, s->cfg.members[i].id))
+            book_set(s, s->cfg.members[i].id, s->cfg.members[i].peer_addr,
+                     s->cfg.members[i].client_addr);
     wal_log_store(storage_wal(s->storage), &s->log_store);
     struct raft_config rc;
     raft_config_default(&rc, s->cfg.id);
@@ -343,8 +436,9 @@ int server_create(const struct server_config *cfg, struct server **out, struct l
     LUM_ASSERT(s->fsm_ops != NULL);
     s->fsm = s->fsm_ops->create();
     s->decode_entries = calloc(WIRE_BATCH_MAX, sizeof *s->decode_entries);
+    s->chunk_buf = malloc(WIRE_SNAP_CHUNK_MAX);
     int rv = -LUM_ENOMEM;
-    if (!s->fsm || !s->decode_entries || session_init(&s->sessions, SERVER_SESSIONS_MAX) != 0 ||
+    if (!s->fsm || !s->decode_entries || !s->chunk_buf || session_init(&s->sessions, SERVER_SESSIONS_MAX) != 0 ||
         pending_init(&s->pending, cfg->max_pending) != 0) {
         lum_errf(err, "out of memory");
         goto err_destroy;
@@ -395,6 +489,10 @@ void server_destroy(struct server *s)
 {
     if (!s)
         return;
+    if (s->snap_child > 0) { /* a half-written snapshot is only a temporary file */
+        kill(s->snap_child, SIGKILL);
+        waitpid(s->snap_child, NULL, 0);
+    }
     peers_close(s);
     clients_close(s);
     server_close_watch(s, &s->timer);
@@ -409,5 +507,6 @@ void server_destroy(struct server *s)
     session_free(&s->sessions);
     pending_free_all(&s->pending);
     free(s->decode_entries);
+    free(s->chunk_buf);
     free(s);
 }

@@ -3,6 +3,7 @@
 #define LUMINOUS_SERVER_INT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "luminous/fsm.h"
 #include "luminous/io.h"
@@ -19,6 +20,23 @@
 #define SERVER_BACKOFF_MAX_MS 2000u
 #define SERVER_HOUSEKEEPING_MS 100u
 #define SERVER_QUERY_INLINE   64u         /* query bytes kept without an allocation     */
+#define SERVER_BOOK_MAX       (2 * RAFT_MEMBERS_MAX) /* addresses we keep                */
+#define SERVER_BOOK_ENCODED_MAX (4 + SERVER_BOOK_MAX * (12 + 2 * WIRE_ADDR_MAX))
+#define SERVER_PEERS_MAX      SERVER_BOOK_MAX
+#define SERVER_ADMIN_MAX      16u         /* admin requests (members, transfer, snapshot) */
+#define SERVER_STREAM_AHEAD   (2u << 20)  /* snapshot bytes queued to a peer at once      */
+
+/* ---- the address book (book.c) ------------------------------------------------------------- */
+
+/* Records (or updates) id's addresses; an empty or NULL address leaves that one as it is.
+ * 0, -LUM_EINVAL (a bad address), -LUM_EBUSY (the book is full). */
+int  book_set(struct server *s, uint64_t id, const char *peer_addr, const char *client_addr);
+/* Encodes members' ids and addresses (a MEMBERS entry's context). Its length, 0 if > cap. */
+uint32_t book_encode(const struct wire_member *m, uint32_t n, uint8_t *out, uint32_t cap);
+/* Records every address of an encoded list. 0 or -LUM_EMALFORMED. */
+int  book_apply(struct server *s, const uint8_t *in, uint32_t len);
+int  book_save(struct server *s, struct lum_sink *to);
+int  book_load(struct server *s, struct lum_source *from);
 
 /* ---- frames (frames.c) ---------------------------------------------------------------------- */
 
@@ -31,15 +49,26 @@ int server_read_frames(struct conn *c, const char *who, server_frame_fn *on_fram
 /* ---- peers (peers.c) ------------------------------------------------------------------------
  * Each pair of servers uses two TCP connections: each side dials the other and only
  * writes on the connection it dialed, and only reads on the ones it accepted. */
+/* A snapshot being streamed to a peer (InstallSnapshot, paper §7): file chunks as the
+ * connection drains, then the SNAPSHOT message; the core hears how it went. */
+struct snap_stream {
+    int      fd;              /* -1: none                                 */
+    uint64_t size, offset;
+    struct raft_msg msg;      /* sent after the last chunk                */
+    bool     report;          /* tell the core: ...                       */
+    bool     ok;              /* ... this                                 */
+};
+
 struct peer {
     struct server *srv;
-    const struct server_member *member;
+    uint64_t id;              /* addresses come from the book             */
     struct conn out;
     bool     connecting;      /* connect() in progress                   */
     bool     ready;           /* connected and hello sent                */
     uint64_t retry_at_ms;     /* next dial, monotonic                    */
     uint32_t backoff_ms;
     uint64_t dropped;         /* messages dropped: not connected or full */
+    struct snap_stream stream;
 };
 
 struct inbound {
@@ -56,6 +85,11 @@ void peers_send(struct server *s, const struct raft_msg *m);
 void peers_flush(struct server *s);
 void peers_maintain(struct server *s);      /* dial / redial with backoff */
 void peers_on_accept(struct loop_watch *w, uint32_t events);
+/* Makes sure we have a peer for id (it is a member, or it dialed us). */
+void peers_ensure(struct server *s, uint64_t id);
+/* Feeds snapshot streams and tells the core how finished ones went. True if it told the
+ * core anything (its ready batch may have changed). Not between ready and advance. */
+bool peers_pump_snapshots(struct server *s);
 
 /* ---- clients (clients.c) -------------------------------------------------------------------- */
 
@@ -145,6 +179,41 @@ struct session *session_find(struct session_table *t, uint64_t client_id);
 void session_record(struct session_table *t, uint64_t client_id, uint64_t seq,
                     const struct lum_result *res);
 
+int  session_save(struct session_table *t, struct lum_sink *to);
+int  session_load(struct session_table *t, struct lum_source *from);
+
+/* ---- admin requests waiting (admin.c) -------------------------------------------------------- */
+
+enum admin_kind { ADMIN_MEMBERS = 1, ADMIN_TRANSFER, ADMIN_SNAPSHOT };
+
+struct admin {
+    uint8_t  kind;            /* 0: free                                                 */
+    uint32_t client_slot, client_gen;
+    uint64_t request_id;
+    uint64_t arg;             /* MEMBERS: index of its entry; TRANSFER: the target      */
+};
+
+int  admin_request(struct server *s, struct client *c, const struct wire_request *rq);
+/* Answers the admin requests that are done (called after every ready drain). */
+void admin_progress(struct server *s);
+/* A snapshot finished (index, or 0 if it failed). */
+void admin_snapshot_done(struct server *s, uint64_t index);
+
+/* ---- snapshots (snapshot.c) --------------------------------------------------------------------- */
+
+/* Starts writing a snapshot of the applied state from a forked child (copy-on-write: the
+ * loop is stalled only by fork itself). 0, -LUM_EBUSY (one is being written), -LUM_EIO. */
+int  snapshot_start(struct server *s);
+/* The child exited with status. */
+void snapshot_reaped(struct server *s, int status);
+/* Loads the server's state (address book, sessions, state machine) from a snapshot. */
+int  snapshot_load(struct server *s, const struct snap_meta *meta, struct lum_err *err);
+/* Installs the snapshot the leader sent (ready.snapshot). */
+void snapshot_install(struct server *s, const struct raft_snapshot_meta *sm);
+/* A SNAPSHOT message arrived after its chunks: check what we received and fill in the
+ * membership it records. 0, or the file is not good (the message is dropped). */
+int  snapshot_received(struct server *s, struct raft_msg *m);
+
 /* ---- the server ---------------------------------------------------------------------------------- */
 
 struct server {
@@ -159,14 +228,24 @@ struct server {
     struct pending_pool pending;
 
     struct loop_watch timer, signals, peer_listen, client_listen;
-    struct peer peers[RAFT_MEMBERS_MAX];
+    struct server_member book[SERVER_BOOK_MAX]; /* addresses; see book.c */
+    uint32_t book_count;
+    struct peer peers[SERVER_PEERS_MAX];
     uint32_t n_peers;
+    struct raft_members members, members_old; /* the configuration at the applied index */
+    struct admin admins[SERVER_ADMIN_MAX];
+    pid_t    snap_child;                /* writing a snapshot, or 0              */
+    uint64_t snap_child_index;
+    uint64_t snap_index, snap_prev_index; /* the newest snapshot and the one before */
+    bool     stopping;                  /* SIGTERM: handing leadership over      */
+    uint64_t stop_deadline_ms;
     struct inbound *inbound[SERVER_INBOUND_MAX];
     struct client **clients;      /* max_clients slots */
     uint32_t clients_count, client_gen;
     uint32_t *dirty_clients, dirty_count; /* slots with queued answers */
 
     struct raft_entry *decode_entries; /* WIRE_BATCH_MAX: one append's entries, decoded */
+    uint8_t *chunk_buf;                /* WIRE_SNAP_CHUNK_MAX: a snapshot piece read    */
     struct raft_entry propose_entry;   /* building a proposal                 */
     uint64_t last_housekeeping_ms;
     uint64_t last_leader_id;           /* for the "leader is now" log line    */

@@ -127,3 +127,49 @@ void session_record(struct session_table *t, uint64_t client_id, uint64_t seq,
         memcpy(s->data, res->data, s->data_len);
     session_lru_push_head(t, slot);
 }
+
+/* Snapshot form, least recently used first, so loading in order rebuilds the same LRU:
+ *   u32 count | count x (u64 client_id | u64 seq | i32 code | u8 data_len | data) */
+int session_save(struct session_table *t, struct lum_sink *to)
+{
+    uint8_t rec[8 + 8 + 4 + 1 + SESSION_DATA_MAX];
+    lum_put_u32(rec, t->count);
+    int rv = to->write(to->ctx, rec, 4);
+    for (uint32_t slot = t->lru_tail; rv == 0 && slot != SESSION_NONE;
+         slot = t->slots[slot].lru_prev) {
+        const struct session *s = &t->slots[slot];
+        lum_put_u64(rec, s->client_id);
+        lum_put_u64(rec + 8, s->seq);
+        lum_put_u32(rec + 16, (uint32_t)s->code);
+        rec[20] = s->data_len;
+        memcpy(rec + 21, s->data, s->data_len);
+        rv = to->write(to->ctx, rec, 21u + s->data_len);
+    }
+    return rv;
+}
+
+int session_load(struct session_table *t, struct lum_source *from)
+{
+    uint8_t rec[8 + 8 + 4 + 1 + SESSION_DATA_MAX];
+    int rv = from->read(from->ctx, rec, 4);
+    if (rv != 0)
+        return rv;
+    uint32_t n = lum_get_u32(rec);
+    uint32_t cap = t->cap;
+    session_free(t);
+    if ((rv = session_init(t, cap)) != 0)
+        return rv;
+    for (uint32_t i = 0; i < n; i++) {
+        if ((rv = from->read(from->ctx, rec, 21)) != 0)
+            return rv;
+        uint8_t len = rec[20];
+        if (len > SESSION_DATA_MAX)
+            return -LUM_ECORRUPT;
+        if ((rv = from->read(from->ctx, rec + 21, len)) != 0)
+            return rv;
+        struct lum_result res = {.code = (int32_t)lum_get_u32(rec + 16), .data = rec + 21,
+                                 .len = len};
+        session_record(t, lum_get_u64(rec), lum_get_u64(rec + 8), &res);
+    }
+    return 0;
+}

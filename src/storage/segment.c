@@ -110,7 +110,12 @@ static int seg_alloc_terms(struct seg *s, uint32_t capacity, struct lum_err *err
 {
     s->capacity = capacity;
     s->terms = malloc((size_t)capacity * sizeof *s->terms);
-    if (!s->terms) {
+    s->types = malloc((size_t)capacity * sizeof *s->types);
+    if (!s->terms || !s->types) {
+        free(s->terms);
+        free(s->types);
+        s->terms = NULL;
+        s->types = NULL;
         lum_errf(err, "%s: out of memory for %" PRIu32 " terms", s->name, capacity);
         return -LUM_ENOMEM;
     }
@@ -364,6 +369,7 @@ int seg_scan(struct seg *s, uint64_t prev_term, bool after_bad, uint8_t *buf,
                 return -LUM_ECORRUPT;
             }
             LUM_ASSERT(s->count < s->capacity);
+            s->types[s->count] = lum_get_u16(p + SEG_S_TYPE);
             s->terms[s->count++] = term;
             prev_term = term;
         }
@@ -423,8 +429,10 @@ int seg_append(struct seg *s, const struct raft_entry *e, uint32_t n, struct seg
         }
         done += m;
     }
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n; i++) {
         s->terms[s->count + i] = e[i].term;
+        s->types[s->count + i] = e[i].type;
+    }
     s->count += n;
     uint64_t end = seg_slot_offset(s->count - 1) + RAFT_ENTRY_HEADER_SIZE + e[n - 1].len;
     if (end > s->size)
@@ -512,7 +520,9 @@ void seg_close(struct seg *s)
         close(s->fd);
     s->fd = -1;
     free(s->terms);
+    free(s->types);
     s->terms = NULL;
+    s->types = NULL;
 }
 
 int seg_remove(int logfd, struct seg *s, struct lum_err *err)

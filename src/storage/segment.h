@@ -21,6 +21,7 @@ struct seg {
     uint32_t  count;             /* entries held: first_index .. first_index+count-1 */
     uint32_t  capacity;          /* entries it may hold; terms[] has this many       */
     uint64_t *terms;             /* terms[k]: term of entry first_index + k          */
+    uint16_t *types;             /* types[k]: its type (finding MEMBERS at start)    */
     uint64_t  size;              /* file size, bytes                                 */
     bool      dirty;             /* written since the last seg_sync                  */
     bool      broken;            /* a failed append could not be rolled back         */

@@ -17,8 +17,69 @@ struct storage {
     int          dirfd;    /* data_dir, flock'ed for as long as we hold it */
     struct meta *meta;
     struct wal  *wal;
+    struct snap_meta snapshot; /* the one we started from; index 0: none */
     char         data_dir[PATH_MAX];
 };
+
+#define STORAGE_SNAPSHOTS_MAX 16u
+
+/* The newest snapshot whose checksums hold. An older one will do only if the log still
+ * holds every entry after it (compaction keeps the log back to the previous snapshot for
+ * exactly this); with none, only a log that starts at index 1. */
+static int storage_pick_snapshot(struct storage *st, struct lum_err *err)
+{
+    struct snap_meta list[STORAGE_SNAPSHOTS_MAX];
+    uint32_t n;
+    int rv = snap_list(st->dirfd, list, STORAGE_SNAPSHOTS_MAX, &n, err);
+    if (rv != 0)
+        return rv;
+    uint64_t log_first = wal_first_index(st->wal);
+    bool log_empty = wal_last_index(st->wal) < log_first;
+    for (uint32_t i = 0; i < n; i++) {
+        struct snap_meta m;
+        struct lum_err e;
+        rv = snap_check(st->dirfd, list[i].name, &m, &e);
+        if (rv != 0) {
+            lum_error("%s", e.msg);
+            continue;
+        }
+        if (i > 0 && (log_empty || log_first > m.index + 1)) {
+            lum_errf(err, "the newest snapshot, snap/%s, is damaged (see above), and the log "
+                     "no longer holds the entries after snap/%s (it starts at %" PRIu64 "): "
+                     "refusing to start; re-seed this node from the cluster (README)",
+                     list[0].name, m.name, log_first);
+            return -LUM_ECORRUPT;
+        }
+        if (i > 0)
+            lum_warn("starting from the older snapshot snap/%s; the log holds the rest", m.name);
+        st->snapshot = m;
+        return 0;
+    }
+    if (n > 0 && log_first > 1) {
+        lum_errf(err, "no snapshot in snap/ is intact (see above) and the log starts at %"
+                 PRIu64 ": refusing to start; re-seed this node from the cluster (README)",
+                 log_first);
+        return -LUM_ECORRUPT;
+    }
+    return 0;
+}
+
+/* The log must continue the snapshot: start at most right after it. */
+static int storage_join_log(struct storage *st, struct lum_err *err)
+{
+    uint64_t s = st->snapshot.index;
+    if (s == 0)
+        return 0;
+    uint64_t first = wal_first_index(st->wal), last = wal_last_index(st->wal);
+    if (last < first || last < s) /* empty, or all of it older than the snapshot */
+        return wal_reset(st->wal, s, err);
+    if (first > s + 1) {
+        lum_errf(err, "the log starts at %" PRIu64 " but snapshot snap/%s ends at %" PRIu64
+                 ": entries are missing, refusing to start", first, st->snapshot.name, s);
+        return -LUM_ECORRUPT;
+    }
+    return 0;
+}
 
 void storage_options_default(struct storage_options *opts)
 {
@@ -124,8 +185,12 @@ int storage_open(const char *data_dir, const struct storage_options *opts,
         goto err_close_dir;
     if ((rv = wal_open(st->dirfd, opts, &st->wal, err)) != 0)
         goto err_close_meta;
+    if ((rv = storage_pick_snapshot(st, err)) != 0 || (rv = storage_join_log(st, err)) != 0)
+        goto err_close_wal;
     uint64_t last_index = wal_last_index(st->wal);
     uint64_t last_term = wal_last_term(st->wal);
+    if (last_index == st->snapshot.index)
+        last_term = st->snapshot.term; /* the log is empty after the snapshot */
     if (!found && last_index >= wal_first_index(st->wal)) {
         lum_errf(err, "meta: missing, but the log holds entries up to %" PRIu64 " (term %"
                  PRIu64 "): the vote it recorded may be lost, refusing to start", last_index,
@@ -144,8 +209,10 @@ int storage_open(const char *data_dir, const struct storage_options *opts,
     }
     memset(boot_out, 0, sizeof *boot_out);
     boot_out->hard_state = hs;
-    boot_out->snapshot_index = 0;
-    boot_out->snapshot_term = 0;
+    boot_out->snapshot_index = st->snapshot.index;
+    boot_out->snapshot_term = st->snapshot.term;
+    boot_out->members = st->snapshot.members;
+    boot_out->members_old = st->snapshot.members_old;
     boot_out->last_index = last_index;
     *st_out = st;
     return 0;
@@ -201,6 +268,16 @@ int storage_persist(struct storage *st, const struct raft_ready *rd, struct lum_
 struct wal *storage_wal(struct storage *st)
 {
     return st->wal;
+}
+
+int storage_dirfd(const struct storage *st)
+{
+    return st->dirfd;
+}
+
+const struct snap_meta *storage_snapshot(const struct storage *st)
+{
+    return &st->snapshot;
 }
 
 void storage_close(struct storage *st)

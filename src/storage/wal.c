@@ -520,11 +520,64 @@ static int wal_store_term(void *ctx, uint64_t index, uint64_t *term_out)
     return 0;
 }
 
+static int wal_store_type(void *ctx, uint64_t index, uint16_t *type_out)
+{
+    struct wal *w = ctx;
+    if (index < w->first_index)
+        return -RAFT_ECOMPACTED;
+    LUM_ASSERT(index <= w->last_index);
+    const struct seg *s = wal_find(w, index);
+    *type_out = s->types[index - s->first_index];
+    return 0;
+}
+
 void wal_log_store(struct wal *w, struct raft_log_store *out)
 {
     out->ctx = w;
     out->entry = wal_store_entry;
     out->term = wal_store_term;
+    out->type = wal_store_type;
+}
+
+int wal_compact(struct wal *w, uint64_t upto, struct lum_err *err)
+{
+    uint32_t k = 0;
+    while (k + 1 < w->segs_count && w->segs[k].first_index + w->segs[k].count - 1 <= upto)
+        k++;
+    int rv = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        /* the entries are no longer needed: a file that fails to unlink is only space */
+        int e = seg_remove(w->logfd, &w->segs[i], err);
+        rv = rv ? rv : e;
+    }
+    if (k == 0)
+        return 0;
+    memmove(w->segs, w->segs + k, (w->segs_count - k) * sizeof *w->segs);
+    w->segs_count -= k;
+    w->dirty_from = w->dirty_from > k ? w->dirty_from - k : 0;
+    w->first_index = w->segs[0].first_index;
+    return rv; /* no directory fsync: segments reappearing after a crash harm nothing */
+}
+
+int wal_reset(struct wal *w, uint64_t index, struct lum_err *err)
+{
+    while (w->segs_count > 0) {
+        int rv = seg_remove(w->logfd, &w->segs[w->segs_count - 1], err);
+        w->segs_count--;
+        if (rv != 0) {
+            w->broken = true;
+            return rv;
+        }
+    }
+    w->dirty_from = 0;
+    int rv = wal_fsync_dir(w, err);
+    if (rv != 0) {
+        w->broken = true;
+        return rv;
+    }
+    w->first_index = index + 1;
+    w->last_index = index;
+    return 0;
 }
 
 void wal_close(struct wal *w)

@@ -21,7 +21,7 @@
  *     u16 client_addr_len | client_addr[client_addr_len]
  *
  * Validity (checked by the decoders): the body is exactly as long as its fields say; op is
- * COMMAND, QUERY or STATUS; flags has no bit but WIRE_FLAG_STALE; bools are 0 or 1; an address
+ * COMMAND ... SNAPSHOT (enum wire_op); flags has no bit but WIRE_FLAG_STALE; bools are 0 or 1; an address
  * is at most WIRE_ADDR_MAX bytes, and a status member's addresses contain no NUL (they become
  * C strings); n_members <= RAFT_MEMBERS_MAX. Every accepted body has exactly one encoding.
  * What the server judges (and answers with a status rather than closing the connection) is
@@ -225,5 +225,51 @@ int wire_decode_status(const struct wire_frame *f, struct wire_status *out)
         client_read_addr(&r, m->peer_addr);
         client_read_addr(&r, m->client_addr);
     }
+    return wire_reader_finish(&r);
+}
+
+/* ---- a configuration with addresses (the body of WIRE_OP_MEMBERS) ----------------------------- */
+
+int wire_encode_members(uint8_t *buf, size_t cap, const struct wire_member *m, uint32_t n)
+{
+    LUM_ASSERT(n <= RAFT_MEMBERS_MAX);
+    size_t size = 4;
+    for (uint32_t i = 0; i < n; i++)
+        size += 8 + 1 + 2 + strlen(m[i].peer_addr) + 2 + strlen(m[i].client_addr);
+    if (size > cap)
+        return -LUM_ETOOBIG;
+    struct wire_writer w = {.pos = buf, .end = buf + size};
+    wire_put_u32(&w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        size_t pl = strlen(m[i].peer_addr), cl = strlen(m[i].client_addr);
+        LUM_ASSERT(pl <= WIRE_ADDR_MAX && cl <= WIRE_ADDR_MAX);
+        wire_put_u64(&w, m[i].id);
+        wire_put_u8(&w, m[i].role);
+        wire_put_u16(&w, (uint16_t)pl);
+        wire_put_bytes(&w, m[i].peer_addr, pl);
+        wire_put_u16(&w, (uint16_t)cl);
+        wire_put_bytes(&w, m[i].client_addr, cl);
+    }
+    return (int)size;
+}
+
+int wire_decode_members(const uint8_t *buf, size_t len, struct wire_member *out,
+                        uint32_t *n_out)
+{
+    struct wire_reader r;
+    wire_reader_init(&r, buf, len);
+    uint32_t n = wire_read_u32(&r);
+    if (r.bad || n > RAFT_MEMBERS_MAX)
+        return -LUM_EMALFORMED;
+    for (uint32_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].id = wire_read_u64(&r);
+        out[i].role = wire_read_u8(&r);
+        client_read_addr(&r, out[i].peer_addr);
+        client_read_addr(&r, out[i].client_addr);
+        if (r.bad)
+            return -LUM_EMALFORMED;
+    }
+    *n_out = n;
     return wire_reader_finish(&r);
 }

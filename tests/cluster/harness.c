@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <pthread.h>
 
 #include "harness.h"
 #include "luminous/io.h"
@@ -32,6 +33,8 @@ extern char **environ;
 
 /* The test's cluster, torn down by cluster_fini(). */
 static struct cluster *cluster_current;
+/* The test's write load, if any: stopped by cluster_fini() before the clients it uses close. */
+static struct cluster_load *cluster_load_current;
 
 /* Every child we started and have not reaped, for the exit and signal paths. */
 static volatile pid_t cluster_pids[CLUSTER_PIDS_MAX];
@@ -192,7 +195,29 @@ static void cluster_free_ports(uint16_t *ports, uint32_t n)
 
 /* ---- life cycle ------------------------------------------------------------------------------- */
 
-static void cluster_write_config(struct cluster *c, uint32_t i, const char *extra)
+/* Whether extra sets key (a line "key = ..."): then it replaces the harness's default. */
+static bool cluster_extra_sets(const char *extra, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *line = extra; line && *line;) {
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (strncmp(line, key, klen) == 0) {
+            const char *p = line + klen;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (*p == '=')
+                return true;
+        }
+        const char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : NULL;
+    }
+    return false;
+}
+
+/* Node i's config: with member lines for the cluster's initial members, or with none (a
+ * server that idles until a leader adds it). */
+static void cluster_write_config(struct cluster *c, uint32_t i, bool with_members)
 {
     struct cluster_node *nd = &c->nodes[i];
     char text[8192];
@@ -204,30 +229,31 @@ static void cluster_write_config(struct cluster *c, uint32_t i, const char *extr
                        "client_listen = %s\n",
                        (unsigned long long)nd->id, (unsigned long long)nd->id, nd->data_dir,
                        nd->peer_addr, nd->client_addr);
-    for (uint32_t m = 0; m < c->n; m++)
+    for (uint32_t m = 0; with_members && m < c->members; m++)
         off += snprintf(text + off, sizeof text - (size_t)off, "member = %llu %s %s\n",
                         (unsigned long long)c->nodes[m].id, c->nodes[m].peer_addr,
                         c->nodes[m].client_addr);
     /* Faster than the defaults, still far from the noise of a loaded machine. A window of
-     * 128 entries makes a lagging follower's catch-up read the leader's log from disk. */
-    off += snprintf(text + off, sizeof text - (size_t)off,
-                    "tick_ms = 25\n"
-                    "election_ticks = 12\n"
-                    "heartbeat_ticks = 2\n"
-                    "log_window = 128\n"
-                    "segment_entries = 256\n"
-                    "max_clients = 256\n"
-                    "max_pending = 4096\n"
-                    "log_level = info\n"
-                    "%s",
-                    extra ? extra : "");
+     * 128 entries makes a lagging follower's catch-up read the leader's log from disk.
+     * A test's extra lines may replace any of these. */
+    static const char *const defaults[][2] = {
+        {"tick_ms", "25"},         {"election_ticks", "12"}, {"heartbeat_ticks", "2"},
+        {"log_window", "128"},     {"segment_entries", "256"}, {"max_clients", "256"},
+        {"max_pending", "4096"},   {"log_level", "info"},
+    };
+    for (size_t k = 0; k < sizeof defaults / sizeof defaults[0]; k++)
+        if (!cluster_extra_sets(c->extra, defaults[k][0]))
+            off += snprintf(text + off, sizeof text - (size_t)off, "%s = %s\n", defaults[k][0],
+                            defaults[k][1]);
+    off += snprintf(text + off, sizeof text - (size_t)off, "%s", c->extra);
     cr_assert_lt((size_t)off, sizeof text);
     cluster_write_path(nd->conf_path, text);
 }
 
-struct cluster *cluster_create(uint32_t n, const char *extra)
+struct cluster *cluster_create_with_idle(uint32_t n, uint32_t members, const char *extra)
 {
     cr_assert_leq(n, CLUSTER_NODES_MAX);
+    cr_assert_leq(members, n);
     cr_assert_null(cluster_current, "harness: one cluster per test");
     cluster_install_guards();
     struct cluster *c = calloc(1, sizeof *c);
@@ -244,6 +270,9 @@ struct cluster *cluster_create(uint32_t n, const char *extra)
                        strerror(errno));
 
     c->n = n;
+    c->members = members;
+    cr_assert_lt(strlen(extra ? extra : ""), sizeof c->extra, "harness: extra config too long");
+    snprintf(c->extra, sizeof c->extra, "%s", extra ? extra : "");
     uint16_t ports[2 * CLUSTER_NODES_MAX];
     cluster_free_ports(ports, 2 * n);
     size_t off = 0;
@@ -260,9 +289,32 @@ struct cluster *cluster_create(uint32_t n, const char *extra)
         off += (size_t)snprintf(c->clients_list + off, sizeof c->clients_list - off, "%s%s",
                                 i ? "," : "", nd->client_addr);
     }
-    for (uint32_t i = 0; i < n; i++)
-        cluster_write_config(c, i, extra);
+    for (uint32_t i = 0; i < n; i++) {
+        c->nodes[i].outside = i >= members;
+        cluster_write_config(c, i, i < members);
+    }
     return c;
+}
+
+struct cluster *cluster_create(uint32_t n, const char *extra)
+{
+    return cluster_create_with_idle(n, n, extra);
+}
+
+void cluster_config_idle(struct cluster *c, uint32_t i)
+{
+    cr_assert_lt(i, c->n);
+    cluster_write_config(c, i, false);
+}
+
+void cluster_remove_data(struct cluster *c, uint32_t i)
+{
+    cr_assert_lt(i, c->n);
+    cr_assert_eq(c->nodes[i].pid, 0, "harness: node %u is running", i + 1);
+    cluster_remove_dir(c->nodes[i].data_dir);
+    struct stat sb;
+    cr_assert_neq(stat(c->nodes[i].data_dir, &sb), 0, "harness: %s is still there",
+                  c->nodes[i].data_dir);
 }
 
 struct cluster *cluster_up(uint32_t n, const char *extra)
@@ -299,6 +351,10 @@ void cluster_fini(void)
             cluster_pids_remove(c->nodes[i].pid);
             c->nodes[i].pid = 0;
         }
+    }
+    if (cluster_load_current) {
+        cluster_load_free(cluster_load_current);
+        cluster_load_current = NULL;
     }
     for (uint32_t i = 0; i < c->clients_count; i++)
         lum_client_close(c->clients[i]);
@@ -529,8 +585,9 @@ int cluster_status(struct cluster *c, uint32_t i, struct wire_status *out)
 
 uint32_t cluster_wait_leader(struct cluster *c)
 {
-    struct wire_status *st = calloc(CLUSTER_NODES_MAX, sizeof *st);
-    cr_assert_not_null(st);
+    /* static, not malloc'd: a failed assertion below leaves the function by a long jump */
+    static struct wire_status st[CLUSTER_NODES_MAX];
+    memset(st, 0, sizeof st);
     uint64_t deadline = clock_mono_ms() + CLUSTER_WAIT_MS;
     char seen[256] = "no node answered";
     while (clock_mono_ms() < deadline) {
@@ -538,7 +595,7 @@ uint32_t cluster_wait_leader(struct cluster *c)
         int leader = -1;
         bool ok = true;
         for (uint32_t i = 0; i < c->n && ok; i++) {
-            if (c->nodes[i].pid <= 0 || c->nodes[i].paused)
+            if (c->nodes[i].pid <= 0 || c->nodes[i].paused || c->nodes[i].outside)
                 continue;
             if (cluster_status(c, i, &st[i]) != 0) {
                 snprintf(seen, sizeof seen, "node %u does not answer status", i + 1);
@@ -552,22 +609,19 @@ uint32_t cluster_wait_leader(struct cluster *c)
             }
         }
         for (uint32_t i = 0; i < c->n && ok && leader >= 0; i++) {
-            if (c->nodes[i].pid > 0 && !c->nodes[i].paused &&
+            if (c->nodes[i].pid > 0 && !c->nodes[i].paused && !c->nodes[i].outside &&
                 st[i].leader_id != c->nodes[leader].id) {
                 snprintf(seen, sizeof seen, "node %u follows %llu, not %d", i + 1,
                          (unsigned long long)st[i].leader_id, leader + 1);
                 ok = false;
             }
         }
-        if (ok && leader >= 0) {
-            free(st);
+        if (ok && leader >= 0)
             return (uint32_t)leader;
-        }
         if (ok)
             snprintf(seen, sizeof seen, "no leader");
         cluster_pause_ms(CLUSTER_POLL_MS);
     }
-    free(st);
     cr_assert_fail("no leader that every running node follows within %u ms (last: %s)",
                    CLUSTER_WAIT_MS, seen);
     return 0;
@@ -811,17 +865,225 @@ void cluster_exec(struct cluster *c, struct cluster_run *r, uint32_t limit_ms,
     cluster_read_output(err_path, r->err, sizeof r->err);
 }
 
-void cluster_ctl(struct cluster *c, struct cluster_run *r, ...)
+static void cluster_ctl_va(struct cluster *c, struct cluster_run *r, const char *list,
+                           uint32_t timeout_ms, va_list ap)
 {
-    const char *args[48] = {"--cluster", c->clients_list, "--timeout", "5000"};
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%u", timeout_ms);
+    const char *args[48] = {"--cluster", list, "--timeout", timeout};
     uint32_t n = 4;
-    va_list ap;
-    va_start(ap, r);
     for (const char *a = va_arg(ap, const char *); a; a = va_arg(ap, const char *)) {
         cr_assert_lt(n, 47u);
         args[n++] = a;
     }
-    va_end(ap);
     args[n] = NULL;
-    cluster_exec(c, r, 30000, NULL, "raftctl", args);
+    /* raftctl keeps its own deadline; this one only catches a hang */
+    cluster_exec(c, r, timeout_ms + 25000, NULL, "raftctl", args);
+}
+
+void cluster_ctl(struct cluster *c, struct cluster_run *r, ...)
+{
+    va_list ap;
+    va_start(ap, r);
+    cluster_ctl_va(c, r, c->clients_list, 5000, ap);
+    va_end(ap);
+}
+
+void cluster_ctl_at(struct cluster *c, struct cluster_run *r, const char *list,
+                    uint32_t timeout_ms, ...)
+{
+    va_list ap;
+    va_start(ap, timeout_ms);
+    cluster_ctl_va(c, r, list ? list : c->clients_list, timeout_ms, ap);
+    va_end(ap);
+}
+
+/* ---- a write load --------------------------------------------------------------------------- */
+
+void cluster_load_kv(uint32_t writer, uint32_t i, char *key, size_t klen, char *value,
+                     size_t vlen)
+{
+    snprintf(key, klen, "w%u-%u", writer, i);
+    snprintf(value, vlen, "v%u.%u", writer, i);
+}
+
+/* Puts its keys one after another until told to stop or done; records every acknowledged
+ * one. No Criterion assertions: they may only fail on the test's main thread. */
+static void *cluster_load_run(void *arg)
+{
+    struct cluster_load_writer *w = arg;
+    struct cluster_load *ld = w->load;
+    while (!atomic_load(&ld->stop) && w->attempted < ld->keys_per_writer) {
+        char key[32], value[32];
+        uint32_t i = w->attempted;
+        cluster_load_kv(w->id, i, key, sizeof key, value, sizeof value);
+        w->attempted = i + 1;
+        int code = cluster_kv_put(w->client, key, value);
+        if (code == KV_OK) {
+            w->ok[i] = true;
+            atomic_fetch_add(&ld->acked, 1);
+        } else {
+            atomic_fetch_add(&ld->failed, 1);
+        }
+        atomic_fetch_add(&ld->done, 1);
+    }
+    return NULL;
+}
+
+void cluster_load_start(struct cluster *c, struct cluster_load *ld, uint32_t writers,
+                        uint32_t keys_per_writer, uint32_t client_timeout_ms)
+{
+    cr_assert_leq(writers, CLUSTER_LOAD_WRITERS_MAX);
+    memset(ld, 0, sizeof *ld);
+    atomic_init(&ld->stop, false);
+    atomic_init(&ld->acked, 0);
+    atomic_init(&ld->failed, 0);
+    atomic_init(&ld->done, 0);
+    ld->writers = writers;
+    ld->keys_per_writer = keys_per_writer;
+    for (uint32_t t = 0; t < writers; t++) {
+        struct cluster_load_writer *w = &ld->w[t];
+        w->load = ld;
+        w->id = t;
+        w->client = cluster_client(c, UINT32_MAX, client_timeout_ms);
+        w->ok = calloc(keys_per_writer, sizeof(bool));
+        cr_assert_not_null(w->ok);
+    }
+    cluster_load_current = ld;
+    for (uint32_t t = 0; t < writers; t++) {
+        cr_assert_eq(pthread_create(&ld->w[t].thread, NULL, cluster_load_run, &ld->w[t]), 0);
+        ld->started = t + 1;
+        ld->running = true;
+    }
+}
+
+uint32_t cluster_load_wait_acked(struct cluster *c, struct cluster_load *ld, uint32_t more)
+{
+    uint32_t target = atomic_load(&ld->acked) + more;
+    uint64_t deadline = clock_mono_ms() + CLUSTER_WAIT_MS;
+    while (atomic_load(&ld->acked) < target && clock_mono_ms() < deadline) {
+        cluster_check_alive(c);
+        cluster_pause_ms(5);
+    }
+    uint32_t acked = atomic_load(&ld->acked);
+    cr_assert_geq(acked, target, "only %u writes acknowledged, not %u, in %u ms", acked, target,
+                  CLUSTER_WAIT_MS);
+    return acked;
+}
+
+void cluster_load_wait_done(struct cluster *c, struct cluster_load *ld, uint32_t limit_ms)
+{
+    uint32_t total = ld->writers * ld->keys_per_writer;
+    uint64_t deadline = clock_mono_ms() + limit_ms;
+    uint32_t last = 0;
+    uint64_t progress_at = clock_mono_ms();
+    while (atomic_load(&ld->done) < total && clock_mono_ms() < deadline) {
+        cluster_check_alive(c);
+        uint32_t done = atomic_load(&ld->done);
+        if (done != last) {
+            last = done;
+            progress_at = clock_mono_ms();
+        }
+        /* no write finished for a whole client deadline and more: the cluster is stuck */
+        cr_assert_lt(clock_mono_ms() - progress_at, (uint64_t)CLUSTER_WAIT_MS,
+                     "no write finished for %u ms (%u of %u done)", CLUSTER_WAIT_MS, done,
+                     total);
+        cluster_pause_ms(CLUSTER_POLL_MS);
+    }
+    cr_assert_eq(atomic_load(&ld->done), total, "only %u of %u writes done in %u ms",
+                 atomic_load(&ld->done), total, limit_ms);
+    cluster_load_stop(ld);
+}
+
+void cluster_load_stop(struct cluster_load *ld)
+{
+    if (!ld->running)
+        return;
+    atomic_store(&ld->stop, true);
+    for (uint32_t t = 0; t < ld->started; t++)
+        pthread_join(ld->w[t].thread, NULL);
+    ld->running = false;
+}
+
+struct cluster_verify {
+    struct cluster_load_writer *w;
+    struct lum_client *client;
+    bool     stale;
+    uint32_t checked, unacked_present;
+    char     failure[256];    /* the first thing wrong, empty if none */
+};
+
+static void *cluster_verify_run(void *arg)
+{
+    struct cluster_verify *v = arg;
+    struct cluster_load_writer *w = v->w;
+    /* one past the last attempted: never written, never there */
+    for (uint32_t i = 0; i <= w->attempted && !v->failure[0]; i++) {
+        char key[32], value[32], got[64] = "";
+        cluster_load_kv(w->id, i, key, sizeof key, value, sizeof value);
+        int code = cluster_kv_get(v->client, key, v->stale, got, sizeof got);
+        if (i < w->attempted && w->ok[i]) {
+            if (code != KV_OK || strcmp(got, value) != 0)
+                snprintf(v->failure, sizeof v->failure,
+                         "acknowledged put %s: get answered %d \"%s\", not \"%s\"", key, code,
+                         code == KV_OK ? got : "", value);
+            v->checked++;
+        } else if (i < w->attempted) {
+            if (code == KV_OK && strcmp(got, value) != 0)
+                snprintf(v->failure, sizeof v->failure,
+                         "unacknowledged put %s has another value \"%s\"", key, got);
+            else if (code != KV_OK && code != KV_NOT_FOUND)
+                snprintf(v->failure, sizeof v->failure, "get %s: %d", key, code);
+            v->unacked_present += code == KV_OK;
+        } else if (code != KV_NOT_FOUND) {
+            snprintf(v->failure, sizeof v->failure, "%s was never written, yet get says %d",
+                     key, code);
+        }
+    }
+    return NULL;
+}
+
+uint32_t cluster_load_verify(struct cluster *c, struct cluster_load *ld, uint32_t i, bool stale)
+{
+    cr_assert_not(ld->running, "harness: stop the load first");
+    struct cluster_verify v[CLUSTER_LOAD_WRITERS_MAX];
+    pthread_t threads[CLUSTER_LOAD_WRITERS_MAX];
+    memset(v, 0, sizeof v);
+    for (uint32_t t = 0; t < ld->writers; t++) {
+        v[t].w = &ld->w[t];
+        v[t].client = cluster_client(c, i, 0);
+        v[t].stale = stale;
+    }
+    for (uint32_t t = 0; t < ld->writers; t++)
+        cr_assert_eq(pthread_create(&threads[t], NULL, cluster_verify_run, &v[t]), 0);
+    for (uint32_t t = 0; t < ld->writers; t++)
+        pthread_join(threads[t], NULL);
+    const char *kind = stale ? "stale" : "linearizable";
+    char where[64];
+    if (i == UINT32_MAX)
+        snprintf(where, sizeof where, "%s reads through the cluster", kind);
+    else
+        snprintf(where, sizeof where, "%s reads through node %u", kind, i + 1);
+    uint32_t checked = 0, present = 0;
+    for (uint32_t t = 0; t < ld->writers; t++) {
+        cr_assert_eq(v[t].failure[0], '\0', "%s: %s", where, v[t].failure);
+        checked += v[t].checked;
+        present += v[t].unacked_present;
+    }
+    cr_assert_eq(checked, atomic_load(&ld->acked), "checked %u acknowledged writes of %u",
+                 checked, atomic_load(&ld->acked));
+    cr_log_info("%s: %u acknowledged writes all there; %u unacknowledged, %u of them there",
+                where, checked, atomic_load(&ld->failed), present);
+    return checked;
+}
+
+void cluster_load_free(struct cluster_load *ld)
+{
+    cluster_load_stop(ld);
+    for (uint32_t t = 0; t < ld->writers; t++) {
+        free(ld->w[t].ok);
+        ld->w[t].ok = NULL;
+    }
+    if (cluster_load_current == ld)
+        cluster_load_current = NULL;
 }

@@ -15,6 +15,8 @@
 #define LUMINOUS_TESTS_CLUSTER_HARNESS_H
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,12 +46,16 @@ struct cluster_node {
     int      starts;                  /* how many times started                            */
     int      wait_status;             /* of the last exit, from waitpid()                  */
     bool     paused;                  /* stopped with SIGSTOP: left alone by the waits     */
+    bool     outside;                 /* not a member (idle, removed): left alone by
+                                         cluster_wait_leader; tests set and clear it      */
 };
 
 struct cluster {
     char     dir[64];                 /* mkdtemp; everything of the test lives here        */
     char     bin_dir[PATH_MAX];       /* $LUMINOUS_BIN_DIR, default "build"                */
     uint32_t n;
+    uint32_t members;                 /* nodes 0..members-1 are the initial members       */
+    char     extra[2048];             /* config lines of the test, after the defaults     */
     struct cluster_node nodes[CLUSTER_NODES_MAX];
     char     clients_list[CLUSTER_NODES_MAX * 32]; /* "127.0.0.1:P1,127.0.0.1:P2,..."  */
     struct lum_client *clients[CLUSTER_CLIENTS_MAX];
@@ -60,8 +66,13 @@ struct cluster {
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
 /* A temp dir and n nodes' configs (not started; n may be 0 for a bare workspace). extra is
- * appended to every config (e.g. "state_machine = counter\n"), may be NULL. */
+ * appended to every config (e.g. "state_machine = counter\n"), may be NULL; a key it sets
+ * replaces the harness's default for that key (tick_ms, segment_entries, ...). */
 struct cluster *cluster_create(uint32_t n, const char *extra);
+/* Like cluster_create, but only nodes 0..members-1 are the initial members (their configs
+ * list each other); nodes members..n-1 get configs with no member lines, so they idle until
+ * a leader adds them, and are marked outside. */
+struct cluster *cluster_create_with_idle(uint32_t n, uint32_t members, const char *extra);
 /* cluster_create + start every node + wait for a leader. Returns the cluster. */
 struct cluster *cluster_up(uint32_t n, const char *extra);
 /* The .fini of every suite: tears down the test's cluster, if any. */
@@ -88,6 +99,10 @@ int  cluster_wait_exit(struct cluster *c, uint32_t i);
 /* Fails the test (with logs) if a node we started has exited on its own. */
 void cluster_check_alive(struct cluster *c);
 bool cluster_running(struct cluster *c, uint32_t i);
+/* Rewrites node i's config with no member lines (a server that waits to be added). */
+void cluster_config_idle(struct cluster *c, uint32_t i);
+/* rm -r of node i's data dir (the node must not be running). */
+void cluster_remove_data(struct cluster *c, uint32_t i);
 
 /* ---- observing -------------------------------------------------------------------------------- */
 
@@ -148,5 +163,55 @@ void cluster_exec(struct cluster *c, struct cluster_run *r, uint32_t limit_ms,
                   const char *env_cluster, const char *prog, const char *const args[]);
 /* raftctl --cluster <the cluster's client addresses> --timeout 5000 args... (NULL-ended). */
 void cluster_ctl(struct cluster *c, struct cluster_run *r, ...) __attribute__((sentinel));
+/* raftctl --cluster list (NULL: every node) --timeout timeout_ms args... (NULL-ended). */
+void cluster_ctl_at(struct cluster *c, struct cluster_run *r, const char *list,
+                    uint32_t timeout_ms, ...) __attribute__((sentinel));
+
+/* ---- a write load --------------------------------------------------------------------------- */
+
+/* writers threads, each with its own client of every node, each putting keys w<t>-<i>
+ * (i = 0..keys_per_writer-1) one after another, recording which were acknowledged. */
+#define CLUSTER_LOAD_WRITERS_MAX 32u
+
+struct cluster_load;
+
+struct cluster_load_writer {
+    struct cluster_load *load;
+    uint32_t  id;
+    struct lum_client *client;
+    pthread_t thread;
+    uint32_t  attempted;          /* puts started: keys 0..attempted-1                 */
+    bool     *ok;                 /* [i]: put i was acknowledged                       */
+};
+
+struct cluster_load {
+    atomic_bool stop;
+    atomic_uint acked, failed, done;
+    uint32_t writers, keys_per_writer;
+    uint32_t started;             /* threads created                                   */
+    bool     running;
+    struct cluster_load_writer w[CLUSTER_LOAD_WRITERS_MAX];
+};
+
+/* Key and value of writer's put i. */
+void cluster_load_kv(uint32_t writer, uint32_t i, char *key, size_t klen, char *value,
+                     size_t vlen);
+void cluster_load_start(struct cluster *c, struct cluster_load *ld, uint32_t writers,
+                        uint32_t keys_per_writer, uint32_t client_timeout_ms);
+/* Waits until more writes than now are acknowledged; returns the total. */
+uint32_t cluster_load_wait_acked(struct cluster *c, struct cluster_load *ld, uint32_t more);
+/* Waits (up to limit_ms, and failing if no write finishes for CLUSTER_WAIT_MS) until every
+ * writer has done all its puts, then joins them. */
+void cluster_load_wait_done(struct cluster *c, struct cluster_load *ld, uint32_t limit_ms);
+/* Stops the writers (after the put each is doing) and joins them. */
+void cluster_load_stop(struct cluster_load *ld);
+/* Reads every key back, one thread per writer, through node i (UINT32_MAX: any node;
+ * stale: from that node's own state): every acknowledged put is there with its value, an
+ * unacknowledged one is there with its value or absent, the next one was never written.
+ * Returns the number of acknowledged puts checked. */
+uint32_t cluster_load_verify(struct cluster *c, struct cluster_load *ld, uint32_t i, bool stale);
+/* Stops the writers and frees what the load allocated; cluster_fini does it for a test that
+ * failed before it could (one load per test). */
+void cluster_load_free(struct cluster_load *ld);
 
 #endif

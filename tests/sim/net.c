@@ -1,7 +1,15 @@
 /* The simulated network: every message is deep-copied when sent (entries keep only their
  * len payload bytes) and delivered after a random delay, so messages reorder; in the chaos
  * phase some are dropped, some duplicated, some held for a long time; partitions cut links
- * (one-way or both) and are applied at delivery time. */
+ * (one-way or both) and are applied at delivery time. Messages reach any server, whatever
+ * the configuration says.
+ *
+ * A SNAPSHOT message stands for a snapshot transfer: the sender's data is streamed for a
+ * while (longer than a message takes), never duplicated, and lost if the message would be
+ * dropped, if either direction of the link is cut when it lands, or if either end is down
+ * by then (the sender must be the same incarnation throughout). When it lands the
+ * receiver steps the SNAPSHOT with the membership the data records, and the sender, if
+ * still up, hears how the transfer went (raft_snapshot_report). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,14 +91,9 @@ uint64_t net_last_delivery(const struct world *w)
 
 /* ---- messages ------------------------------------------------------------------------------- */
 
-static const char *const msg_names[] = {
-    "?", "VOTE", "VOTE_RESP", "PREVOTE", "PREVOTE_RESP",
-    "APPEND", "APPEND_RESP", "HEARTBEAT", "HEARTBEAT_RESP",
-};
-
 const char *msg_describe(const struct raft_msg *m, char *buf, size_t size)
 {
-    const char *name = m->type < RAFT_MSG_TYPE_END_ ? msg_names[m->type] : "?";
+    const char *name = raft_msg_type_name(m->type);
     int k = snprintf(buf, size, "%s %llu->%llu t%llu", name, LLU(m->from), LLU(m->to),
                      LLU(m->term));
     if (k < 0 || (size_t)k >= size)
@@ -100,8 +103,12 @@ const char *msg_describe(const struct raft_msg *m, char *buf, size_t size)
     switch (m->type) {
     case RAFT_MSG_VOTE:
     case RAFT_MSG_PREVOTE:
-        snprintf(p, left, " last %llu/%llu", LLU(m->vote.last_log_index),
-                 LLU(m->vote.last_log_term));
+        snprintf(p, left, " last %llu/%llu%s", LLU(m->vote.last_log_index),
+                 LLU(m->vote.last_log_term), m->vote.transfer ? " (transfer)" : "");
+        break;
+    case RAFT_MSG_SNAPSHOT:
+        snprintf(p, left, " snapshot %llu/%llu", LLU(m->snapshot.index),
+                 LLU(m->snapshot.term));
         break;
     case RAFT_MSG_VOTE_RESP:
     case RAFT_MSG_PREVOTE_RESP:
@@ -149,6 +156,7 @@ static struct net_msg *net_msg_copy(const struct raft_msg *m)
     struct net_msg *q = sim_malloc(sizeof *q + count * sizeof(struct sim_entry) + bytes);
     q->m = *m;
     q->ents = NULL;
+    q->transfer = q->lost = false;
     if (m->type == RAFT_MSG_APPEND)
         q->m.append.entries = NULL;
     if (count == 0)
@@ -199,6 +207,59 @@ void net_send(struct world *w, const struct raft_msg *m)
     }
 }
 
+void net_send_snapshot(struct world *w, const struct raft_msg *m, const struct sim_snap *snap,
+                       uint32_t src_incarnation)
+{
+    struct net *net = &w->net;
+    char buf[160];
+    net->sent_count++;
+    net->snaps_sent_count++;
+    struct net_msg *q = net_msg_copy(m);
+    q->transfer = true;
+    q->lost = !w->liveness && rng_ppm(&w->rng, w->p.drop_ppm);
+    q->src_incarnation = src_incarnation;
+    q->snap = *snap;
+    uint64_t stream = w->liveness ? SIM_MICROSTEPS : w->p.snap_delay_max;
+    q->at = w->now + net_delay(w) + rng_range(&w->rng, 1, stream);
+    q->seq = net->seq++;
+    heap_push(net, q);
+    SIM_TRACE(w, "send %s: transfer%s, lands at %llu.%llu", msg_describe(m, buf, sizeof buf),
+              q->lost ? " that will fail" : "", LLU(q->at / SIM_MICROSTEPS),
+              LLU(q->at % SIM_MICROSTEPS));
+}
+
+/* A snapshot transfer ends: the receiver takes it, and the sender hears how it went. */
+static void net_deliver_snapshot(struct world *w, struct net_msg *q)
+{
+    struct net *net = &w->net;
+    char buf[160];
+    struct node *src = &w->nodes[q->m.from], *dst = &w->nodes[q->m.to];
+    bool src_up = src->r && src->incarnation == q->src_incarnation;
+    const char *why = q->lost ? "dropped"
+                    : net->cut[q->m.from][q->m.to] || net->cut[q->m.to][q->m.from] ? "partition"
+                    : !dst->r ? "receiver down"
+                    : !src_up ? "sender down"
+                    : NULL;
+    if (why) {
+        net->dropped_count++;
+        SIM_TRACE(w, "lost %s: %s", msg_describe(&q->m, buf, sizeof buf), why);
+    } else {
+        struct raft_msg m = q->m;
+        m.snapshot.members = q->snap.fsm.members;
+        m.snapshot.members_old = q->snap.fsm.members_old;
+        net->delivered_count++;
+        net->snaps_landed_count++;
+        SIM_TRACE(w, "deliver %s", msg_describe(&m, buf, sizeof buf));
+        node_step_snapshot(w, dst, &m, &q->snap);
+    }
+    if (src_up && !w->failed) {
+        SIM_TRACE(w, "n%llu hears the transfer to %llu %s", LLU(src->id), LLU(dst->id),
+                  why ? "failed" : "succeeded");
+        raft_snapshot_report(src->r, q->m.to, why == NULL);
+        node_observe(w, src);
+    }
+}
+
 void net_deliver_due(struct world *w)
 {
     struct net *net = &w->net;
@@ -206,7 +267,9 @@ void net_deliver_due(struct world *w)
     while (net->count > 0 && net->heap[0]->at <= w->now && !w->failed) {
         struct net_msg *q = heap_pop(net);
         struct node *dst = &w->nodes[q->m.to];
-        if (net->cut[q->m.from][q->m.to]) {
+        if (q->transfer) {
+            net_deliver_snapshot(w, q);
+        } else if (net->cut[q->m.from][q->m.to]) {
             net->dropped_count++;
             SIM_TRACE(w, "lost %s: partition", msg_describe(&q->m, buf, sizeof buf));
         } else if (!dst->r) {
@@ -228,6 +291,8 @@ void net_deliver_due(struct world *w)
                 m.append.entries = m.append.n_entries ? net->scratch : NULL;
             }
             net->delivered_count++;
+            if (m.type == RAFT_MSG_TIMEOUT_NOW)
+                w->timeout_now_at = w->now;
             SIM_TRACE(w, "deliver %s", msg_describe(&m, buf, sizeof buf));
             node_step(w, dst, &m);
         }
@@ -245,7 +310,7 @@ void net_heal(struct world *w)
 /* Cuts every link between side[a] != side[b], both ways, and traces the two groups. */
 static void net_split(struct world *w, const bool *side, const char *what)
 {
-    uint32_t n = w->p.nodes_count;
+    uint32_t n = w->p.pool_count;
     net_heal(w);
     for (uint32_t a = 1; a <= n; a++)
         for (uint32_t b = 1; b <= n; b++)
@@ -271,7 +336,7 @@ static void net_split(struct world *w, const bool *side, const char *what)
 static uint64_t net_find_leader(struct world *w)
 {
     uint64_t best = 0, best_term = 0;
-    for (uint32_t i = 1; i <= w->p.nodes_count; i++) {
+    for (uint32_t i = 1; i <= w->p.pool_count; i++) {
         const struct node *n = &w->nodes[i];
         if (node_is_leader(n) && n->st.term >= best_term) {
             best = i;
@@ -283,8 +348,8 @@ static uint64_t net_find_leader(struct world *w)
 
 void net_chaos(struct world *w)
 {
-    uint32_t n = w->p.nodes_count;
-    bool side[SIM_NODES_MAX + 1] = {false};
+    uint32_t n = w->p.pool_count;
+    bool side[SIM_POOL_MAX + 1] = {false};
     uint64_t kind = rng_below(&w->rng, 100);
     uint64_t leader = net_find_leader(w);
     if (kind < 30 || n < 2) {

@@ -10,7 +10,9 @@
 
 #include "luminous/raft.h"
 
-#define SIM_NODES_MAX    7u       /* ids 1..nodes_count                                   */
+#define SIM_NODES_MAX    7u       /* --nodes: the initial voters, ids 1..nodes_count       */
+#define SIM_EXTRA_MAX    2u       /* spare servers that may be added later                 */
+#define SIM_POOL_MAX     (SIM_NODES_MAX + SIM_EXTRA_MAX) /* ids 1..pool_count              */
 #define SIM_MICROSTEPS   4u       /* microsteps per tick: messages land between ticks     */
 #define SIM_DRAIN_MAX    10000u   /* ready batches in one drain before we call it a loop  */
 #define SIM_TERM_MAX     (1u << 20) /* a term above this is a runaway, not a real election */
@@ -62,7 +64,11 @@ void *sim_malloc(size_t size);
 /* ---- per-seed parameters (drawn from the seed in sim.c) ------------------------------------- */
 
 struct sim_params {
-    uint32_t nodes_count;
+    bool membership;            /* spares and membership changes (else: fixed voters)    */
+    bool quorum_check;          /* check_commit_quorum (off: end-to-end invariants only) */
+    uint32_t nodes_count;       /* initial voters, ids 1..nodes_count                    */
+    uint32_t pool_count;        /* every server id, nodes_count + spares; the spares
+                                   start with an empty configuration                    */
     uint64_t chaos_ticks;
     struct raft_config cfg;     /* template: id and seed are set per node incarnation   */
     /* network: delays in microsteps, probabilities in ppm */
@@ -79,16 +85,41 @@ struct sim_params {
     /* client, per microstep */
     uint32_t propose_ppm, burst_ppm, read_ppm;
     uint32_t big_payload_ppm;   /* a proposal's payload is long (up to RAFT_PAYLOAD_MAX) */
+    uint32_t member_ppm;        /* a membership change asked of the leader               */
+    uint32_t transfer_ppm;      /* a leadership transfer asked of the leader             */
+    /* snapshots: every snap_every applied entries a node saves one and compacts its log
+     * up to its index minus 0..snap_margin_max entries; 0: never */
+    uint32_t snap_every, snap_margin_max;
+    uint32_t snap_delay_max;    /* a snapshot transfer takes up to this many microsteps  */
 };
 
 /* ---- a node: its core (or none while crashed), its disk, its volatile state ----------------- */
 
+/* The state machine: a running hash of every committed entry applied (its index, term
+ * and content) and a count of the application's entries, plus the configuration at the
+ * applied index (MEMBERS entries decoded as they are applied). Equal states at the same
+ * index mean equal histories, so a snapshot is checked against the committed prefix. */
+struct fsm {
+    uint64_t hash, count;
+    struct raft_members members, members_old;
+};
+
+/* A snapshot: the state machine at (index, term). set: it exists. */
+struct sim_snap {
+    bool set;
+    uint64_t index, term;
+    struct fsm fsm;
+};
+
 /* What survives a crash. Everything here is durable: unsynced writes of a batch in progress
- * are held aside in node.c until the batch's "fsync". */
+ * are held aside in node.c until the batch's "fsync". The log holds [first_index,
+ * last_index] (empty when last_index < first_index); entries below first_index were
+ * compacted, and the snapshot covers at least every index below first_index. */
 struct disk {
     struct raft_hard_state hs;
-    struct sim_entry *log;      /* log[i - 1] is index i; payloads owned here            */
-    uint64_t last_index;
+    struct sim_snap snap;       /* the latest one saved or installed                     */
+    struct sim_entry *log;      /* log[i - first_index] is index i; payloads owned here  */
+    uint64_t first_index, last_index;
     uint64_t cap;
 };
 
@@ -108,6 +139,14 @@ struct node {
     uint64_t restart_tick;      /* while crashed: when it comes back                     */
     uint32_t phase;             /* the microstep of each tick at which it is ticked      */
     uint64_t crashes_count;
+    /* the state machine, volatile: rebuilt from the snapshot at each start */
+    struct fsm fsm;
+    uint64_t applied_term;      /* term of the entry at applied                          */
+    /* a snapshot received from a leader (its data is here, as a shell would have the file)
+     * that the core took for installation: install_index until it comes out of a ready
+     * batch; volatile, as is an incoming transfer's temporary file */
+    struct sim_snap incoming;
+    uint64_t install_index;
 };
 
 /* ---- the network (net.c) -------------------------------------------------------------------- */
@@ -116,15 +155,21 @@ struct net_msg {
     uint64_t at, seq;           /* delivery microstep; ties broken by send order         */
     struct raft_msg m;          /* m.append.entries is unused: see ents                  */
     struct sim_entry *ents;     /* m.append.n_entries, in the same allocation            */
+    /* a snapshot transfer (m is the SNAPSHOT message): the data streamed from the sender,
+     * which must stay up (same incarnation) until it lands; lost: it will not land */
+    bool transfer, lost;
+    uint32_t src_incarnation;
+    struct sim_snap snap;
 };
 
 struct net {
     struct net_msg **heap;      /* min-heap on (at, seq)                                 */
     uint64_t count, cap;
     uint64_t seq;
-    bool cut[SIM_NODES_MAX + 1][SIM_NODES_MAX + 1]; /* cut[a][b]: a's messages to b lost  */
+    bool cut[SIM_POOL_MAX + 1][SIM_POOL_MAX + 1]; /* cut[a][b]: a's messages to b lost    */
     struct raft_entry *scratch; /* max_batch entries: an APPEND as the core reads it     */
     uint64_t sent_count, delivered_count, dropped_count, dup_count;
+    uint64_t snaps_sent_count, snaps_landed_count;
 };
 
 /* ---- the client (client.c) ------------------------------------------------------------------ */
@@ -156,13 +201,23 @@ struct client {
     uint64_t props_count, props_cap;
     struct read_req *reads;     /* ctx is the position + 1                               */
     uint64_t reads_count, reads_cap;
-    uint64_t *pending[SIM_NODES_MAX + 1]; /* positions in props still pending, per node   */
-    uint64_t pending_count[SIM_NODES_MAX + 1], pending_cap[SIM_NODES_MAX + 1];
-    uint64_t *rpending[SIM_NODES_MAX + 1]; /* positions in reads not finished, per node   */
-    uint64_t rpending_count[SIM_NODES_MAX + 1], rpending_cap[SIM_NODES_MAX + 1];
+    uint64_t *pending[SIM_POOL_MAX + 1]; /* positions in props still pending, per node    */
+    uint64_t pending_count[SIM_POOL_MAX + 1], pending_cap[SIM_POOL_MAX + 1];
+    uint64_t *rpending[SIM_POOL_MAX + 1]; /* positions in reads not finished, per node    */
+    uint64_t rpending_count[SIM_POOL_MAX + 1], rpending_cap[SIM_POOL_MAX + 1];
     uint64_t leader_guess;
     uint64_t acked_max, acked_count, reads_done_count;
     uint8_t *buf;               /* RAFT_PAYLOAD_MAX + 1 bytes for building payloads      */
+    /* membership: the number of voters the client steers toward, for a while */
+    uint32_t voters_target;
+    uint64_t changes_count;     /* raft_change_members calls accepted                    */
+    /* the leadership transfer last asked for, while its leader still leads */
+    struct {
+        bool active;            /* the leader still transfers (else: watching the target) */
+        uint64_t leader, term, to, start_tick, watch_until;
+        uint32_t incarnation;
+    } xfer;
+    uint64_t transfers_count, transfers_done_count;
 };
 
 /* ---- the checker (check.c) ------------------------------------------------------------------ */
@@ -178,6 +233,7 @@ struct lm_slot {
 
 struct known {                  /* an index known committed                              */
     uint64_t term, hash;
+    uint16_t type;              /* with hash                                             */
     bool has_hash;              /* set once a node applied it (commit alone: term only)  */
     bool set;
 };
@@ -185,13 +241,18 @@ struct known {                  /* an index known committed                     
 struct checker {
     uint64_t *leader_of_term;   /* term -> leader id, 0: none seen                       */
     uint64_t terms_cap;
-    uint64_t *vote_of[SIM_NODES_MAX + 1]; /* per voter: term -> granted candidate        */
-    uint64_t votes_cap[SIM_NODES_MAX + 1];
+    uint64_t *vote_of[SIM_POOL_MAX + 1]; /* per voter: term -> granted candidate         */
+    uint64_t votes_cap[SIM_POOL_MAX + 1];
     struct lm_slot *lm;         /* index -> the distinct terms seen there                */
     uint64_t lm_cap;
     struct known *committed;    /* index -> what is known committed there                */
     uint64_t committed_cap, committed_max;
     uint64_t leaders_count;     /* leaderships observed, for the summary                 */
+    /* the state machine over the known-committed prefix: chain[i] is the fsm hash after
+     * applying 1..i (chain[0] the initial one), for i <= chain_len */
+    uint64_t *chain, *chain_count;
+    uint64_t chain_cap, chain_len;
+    uint64_t snaps_taken_count, snaps_installed_count;
 };
 
 /* ---- the world ------------------------------------------------------------------------------ */
@@ -206,7 +267,9 @@ struct world {
     bool failed;
     uint64_t fail_tick;
     char fail_msg[SIM_FAIL_SIZE];
-    struct node nodes[SIM_NODES_MAX + 1]; /* nodes[1..nodes_count]                       */
+    struct node nodes[SIM_POOL_MAX + 1]; /* nodes[1..pool_count]                         */
+    struct raft_members initial;         /* voters 1..nodes_count: the configuration at 0 */
+    uint64_t timeout_now_at;             /* microstep of the last TIMEOUT_NOW delivered   */
     struct net net;
     struct client cl;
     struct checker chk;
@@ -231,13 +294,29 @@ void node_tick(struct world *w, struct node *n);
 void node_step(struct world *w, struct node *n, const struct raft_msg *m);
 void node_drain(struct world *w, struct node *n);        /* process every ready batch    */
 void node_observe(struct world *w, struct node *n);      /* after every raft_* call      */
+/* A SNAPSHOT whose data has arrived (snap): the node takes it, as a shell would. */
+void node_step_snapshot(struct world *w, struct node *n, const struct raft_msg *m,
+                        const struct sim_snap *snap);
 int  disk_term(const struct disk *d, uint64_t index, uint64_t *term_out);
+const struct sim_entry *disk_entry(const struct disk *d, uint64_t index); /* NULL: none */
+/* The disk holds (index, term): in its log, or inside its snapshot (committed entries). */
+bool disk_holds(const struct disk *d, uint64_t index, uint64_t term);
 bool node_is_leader(const struct node *n);
+/* membership helpers: the role of id in m (0: not a member) */
+uint8_t members_role(const struct raft_members *m, uint64_t id);
+uint32_t members_voter_count(const struct raft_members *m);
+bool members_equal(const struct raft_members *a, const struct raft_members *b);
+void members_describe(const struct raft_members *m, const struct raft_members *old, char *buf,
+                      size_t size);
+/* The opaque context the client puts in a change to m: len bytes derived from m. */
+void members_ctx_fill(const struct raft_members *m, uint32_t len, uint8_t *out);
 
 /* net.c */
 void net_init(struct world *w);
 void net_free(struct world *w);
 void net_send(struct world *w, const struct raft_msg *m);
+void net_send_snapshot(struct world *w, const struct raft_msg *m, const struct sim_snap *snap,
+                       uint32_t src_incarnation);
 void net_deliver_due(struct world *w);
 void net_heal(struct world *w);
 void net_chaos(struct world *w);                         /* a random partition change    */
@@ -248,12 +327,15 @@ const char *msg_describe(const struct raft_msg *m, char *buf, size_t size);
 void client_init(struct world *w);
 void client_free(struct world *w);
 void client_act(struct world *w);                        /* random traffic, chaos phase  */
+void client_change_members(struct world *w);
+void client_transfer(struct world *w);
 int  client_propose(struct world *w, struct node *n, uint64_t *pos_out);
 int  client_read(struct world *w, struct node *n);
 void client_on_applied(struct world *w, struct node *n); /* after a batch was applied    */
 void client_on_read(struct world *w, struct node *n, const struct raft_read *rd);
 void client_on_crash(struct world *w, struct node *n);
-void client_check_final(struct world *w);
+void client_check_transfer(struct world *w);             /* once per tick                */
+void client_check_final(struct world *w, const bool *members);
 
 /* check.c */
 void check_init(struct world *w);
@@ -261,11 +343,19 @@ void check_free(struct world *w);
 void check_leader(struct world *w, uint64_t term, uint64_t id, const char *how);
 void check_vote(struct world *w, uint64_t voter, uint64_t term, uint64_t candidate);
 void check_persist(struct world *w, struct node *n, const struct raft_entry *e,
-                   uint64_t prev_term);
+                   uint64_t prev_term, bool record);
 void check_committed(struct world *w, struct node *n, uint64_t index, uint64_t term,
-                     const uint64_t *hash);
+                     const uint64_t *hash, uint16_t type);
 void check_leader_complete(struct world *w, struct node *n);
-void check_commit_quorum(struct world *w, struct node *n, uint64_t index, uint64_t term);
+void check_commit_quorum(struct world *w, struct node *n, uint64_t index, uint64_t term,
+                         const struct raft_members *cur, const struct raft_members *old);
 const struct known *check_known(const struct world *w, uint64_t index);
+/* State machine safety for whole states: the fsm after applying 1..index must be what
+ * the known-committed prefix gives. what names the occasion in the failure. */
+void check_fsm(struct world *w, struct node *n, uint64_t index, const struct fsm *f,
+               const char *what);
+/* The fsm step: the state after applying e (whose content hash is ehash). */
+void fsm_apply(struct fsm *f, uint64_t index, uint64_t term, uint16_t type, uint64_t ehash);
+uint64_t fsm_initial_hash(void);
 
 #endif

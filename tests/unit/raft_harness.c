@@ -2,6 +2,7 @@
  * message builders and a deterministic in-process cluster (see raft_harness.h). */
 #include "raft_harness.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include <criterion/criterion.h>
 
 typedef unsigned long long harness_ull; /* for printing uint64_t with %llu */
+
+static void harness_node_applied_skip(struct harness_node *n, uint64_t index);
 
 static void *harness_grow(void *p, uint64_t *cap, uint64_t need, size_t elem)
 {
@@ -30,6 +33,8 @@ static int harness_store_entry_cb(void *ctx, uint64_t index, struct raft_entry *
     struct harness_store *s = ctx;
     cr_assert(!s->in_batch, "the core read entry %llu between raft_ready and raft_advance",
               (harness_ull)index);
+    if (index >= 1 && index <= s->compacted_index)
+        return -RAFT_ECOMPACTED;
     cr_assert(index >= 1 && index <= s->last_index,
               "the core read entry %llu; the store holds 1..%llu", (harness_ull)index,
               (harness_ull)s->last_index);
@@ -43,6 +48,8 @@ static int harness_store_term_cb(void *ctx, uint64_t index, uint64_t *term_out)
     struct harness_store *s = ctx;
     cr_assert(!s->in_batch, "the core read term %llu between raft_ready and raft_advance",
               (harness_ull)index);
+    if (index >= 1 && index <= s->compacted_index)
+        return -RAFT_ECOMPACTED;
     cr_assert(index >= 1 && index <= s->last_index,
               "the core read term %llu; the store holds 1..%llu", (harness_ull)index,
               (harness_ull)s->last_index);
@@ -51,11 +58,25 @@ static int harness_store_term_cb(void *ctx, uint64_t index, uint64_t *term_out)
     return 0;
 }
 
+static int harness_store_type_cb(void *ctx, uint64_t index, uint16_t *type_out)
+{
+    struct harness_store *s = ctx;
+    if (index >= 1 && index <= s->compacted_index)
+        return -RAFT_ECOMPACTED;
+    cr_assert(index >= 1 && index <= s->last_index,
+              "the core read type %llu; the store holds 1..%llu", (harness_ull)index,
+              (harness_ull)s->last_index);
+    s->type_reads++;
+    *type_out = s->ents[index - 1].type;
+    return 0;
+}
+
 void harness_store_init(struct harness_store *s)
 {
     memset(s, 0, sizeof *s);
-    s->ops = (struct raft_log_store){
-        .ctx = s, .entry = harness_store_entry_cb, .term = harness_store_term_cb};
+    s->ops = (struct raft_log_store){.ctx = s, .entry = harness_store_entry_cb,
+                                     .term = harness_store_term_cb,
+                                     .type = harness_store_type_cb};
 }
 
 void harness_store_free(struct harness_store *s)
@@ -67,7 +88,7 @@ void harness_store_free(struct harness_store *s)
 
 void harness_store_append(struct harness_store *s, uint64_t term)
 {
-    cr_assert(s->last_index == 0 || term >= s->ents[s->last_index - 1].term);
+    cr_assert(term >= harness_store_term(s, s->last_index));
     s->ents = harness_grow(s->ents, &s->cap, s->last_index + 1, sizeof *s->ents);
     struct raft_entry *e = &s->ents[s->last_index];
     memset(e, 0, sizeof *e);
@@ -86,6 +107,8 @@ void harness_store_persist(struct harness_store *s, const struct raft_entry *e, 
 {
     cr_assert(n > 0);
     uint64_t first = e[0].index;
+    cr_assert(first > s->compacted_index, "a batch at %llu rewrites the compacted log",
+              (harness_ull)first);
     cr_assert(first >= 1 && first <= s->last_index + 1,
               "a batch starting at %llu leaves a hole after the persisted %llu",
               (harness_ull)first, (harness_ull)s->last_index);
@@ -98,10 +121,8 @@ void harness_store_persist(struct harness_store *s, const struct raft_entry *e, 
     for (uint32_t i = 0; i < n; i++) {
         cr_assert_eq(e[i].index, first + i, "batch entries are not consecutive");
         cr_assert(e[i].len <= RAFT_PAYLOAD_MAX);
-        if (s->last_index > 0)
-            cr_assert(e[i].term >= s->ents[s->last_index - 1].term,
-                      "terms decrease along the persisted log at %llu",
-                      (harness_ull)e[i].index);
+        cr_assert(e[i].term >= harness_store_term(s, s->last_index),
+                  "terms decrease along the persisted log at %llu", (harness_ull)e[i].index);
         s->ents[s->last_index++] = e[i];
     }
 }
@@ -110,8 +131,35 @@ uint64_t harness_store_term(const struct harness_store *s, uint64_t index)
 {
     if (index == 0)
         return 0;
+    if (s->snap.index > 0 && index == s->snap.index)
+        return s->snap.term;
+    cr_assert(index > s->compacted_index, "entry %llu was compacted", (harness_ull)index);
     cr_assert(index <= s->last_index);
     return s->ents[index - 1].term;
+}
+
+void harness_store_append_members(struct harness_store *s, uint64_t term,
+                                  const struct raft_members *members,
+                                  const struct raft_members *old, const void *ctx,
+                                  uint32_t ctx_len)
+{
+    harness_store_append(s, term);
+    struct raft_entry *e = &s->ents[s->last_index - 1];
+    harness_entry_members(e, e->index, term, members, old, ctx, ctx_len);
+}
+
+void harness_store_compact(struct harness_store *s, const struct raft_snapshot_meta *meta,
+                           uint64_t compact_to)
+{
+    cr_assert(meta->index > 0 && compact_to <= meta->index);
+    cr_assert(meta->index >= s->snap.index, "the snapshot went back");
+    s->snap = *meta;
+    if (compact_to > s->compacted_index)
+        s->compacted_index = compact_to;
+    if (s->last_index < meta->index) { /* an installed snapshot: the log restarts after it */
+        s->ents = harness_grow(s->ents, &s->cap, meta->index, sizeof *s->ents);
+        s->last_index = meta->index;
+    }
 }
 
 /* ---- messages ------------------------------------------------------------------------------- */
@@ -143,6 +191,81 @@ void harness_entry_set(struct raft_entry *e, uint64_t index, uint64_t term)
     e->term = term;
     e->type = RAFT_ENTRY_APP_MIN;
     e->len = 0;
+}
+
+void harness_entry_members(struct raft_entry *e, uint64_t index, uint64_t term,
+                           const struct raft_members *members, const struct raft_members *old,
+                           const void *ctx, uint32_t ctx_len)
+{
+    struct raft_members none = {0};
+    harness_entry_set(e, index, term);
+    e->type = RAFT_ENTRY_MEMBERS;
+    e->len = raft_members_encode(members, old ? old : &none, ctx, ctx_len, e->payload);
+    cr_assert(e->len > 0, "the context does not fit");
+}
+
+struct raft_members harness_members(const char *spec)
+{
+    struct raft_members m = {0};
+    const char *p = spec;
+    while (*p) {
+        if (isspace((unsigned char)*p)) {
+            p++;
+            continue;
+        }
+        char *end;
+        unsigned long long id = strtoull(p, &end, 10);
+        cr_assert(end != p, "bad members spec \"%s\"", spec);
+        cr_assert(m.count < RAFT_MEMBERS_MAX, "too many members in \"%s\"", spec);
+        uint8_t role = RAFT_VOTER;
+        if (*end == 'L') {
+            role = RAFT_LEARNER;
+            end++;
+        }
+        m.members[m.count++] = (struct raft_member){.id = id, .role = role};
+        p = end;
+    }
+    return m;
+}
+
+bool harness_members_equal(const struct raft_members *a, const struct raft_members *b)
+{
+    if (a->count != b->count)
+        return false;
+    for (uint32_t i = 0; i < a->count; i++) {
+        bool found = false;
+        for (uint32_t j = 0; j < b->count && !found; j++)
+            found = a->members[i].id == b->members[j].id &&
+                    a->members[i].role == b->members[j].role;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+void harness_entry_decode_members(const struct raft_entry *e, struct raft_members *members_out,
+                                  struct raft_members *old_out)
+{
+    cr_assert_eq(e->type, RAFT_ENTRY_MEMBERS, "entry %llu is not a MEMBERS entry",
+                 (harness_ull)e->index);
+    int rv = raft_members_decode(e->payload, e->len, members_out, old_out, NULL, NULL);
+    cr_assert_eq(rv, 0, "entry %llu: a MEMBERS payload that does not decode",
+                 (harness_ull)e->index);
+}
+
+struct raft_msg harness_snapshot(uint64_t from, uint64_t to, uint64_t term, uint64_t index,
+                                 uint64_t snap_term, const struct raft_members *members,
+                                 const struct raft_members *old)
+{
+    struct raft_msg m = {
+        .type = RAFT_MSG_SNAPSHOT, .from = from, .to = to, .term = term,
+        .snapshot = {.index = index, .term = snap_term},
+    };
+    if (members)
+        m.snapshot.members = *members;
+    if (old)
+        m.snapshot.members_old = *old;
+    return m;
 }
 
 struct raft_msg harness_append(uint64_t from, uint64_t to, uint64_t term, uint64_t prev_index,
@@ -223,11 +346,20 @@ void harness_node_start(struct harness_node *n)
         .hard_state = n->store.hard_state,
         .last_index = n->store.last_index,
         .members = n->members,
+        .members_old = n->members_old,
     };
+    const struct raft_snapshot_meta *snap = &n->store.snap;
+    if (snap->index > 0) {
+        boot.snapshot_index = snap->index;
+        boot.snapshot_term = snap->term;
+        boot.members = snap->members;
+        boot.members_old = snap->members_old;
+    }
     n->store.ops.ctx = &n->store; /* the node may have been moved since init */
     n->r = raft_create(&n->cfg, &boot, &n->store.ops);
     cr_assert(n->r != NULL);
     n->applied_count = 0;
+    harness_node_applied_skip(n, snap->index);
 }
 
 void harness_node_crash(struct harness_node *n)
@@ -256,6 +388,20 @@ void harness_node_free(struct harness_node *n)
     n->out = NULL;
     n->applied = NULL;
     n->reads = NULL;
+}
+
+/* Entries up to index came with a snapshot: the applied list gets placeholders (type 0,
+ * which no entry has) that harness_cluster_check_applied skips. */
+static void harness_node_applied_skip(struct harness_node *n, uint64_t index)
+{
+    if (index <= n->applied_count)
+        return;
+    n->applied = harness_grow(n->applied, &n->applied_cap, index, sizeof *n->applied);
+    for (uint64_t i = n->applied_count; i < index; i++) {
+        memset(&n->applied[i], 0, offsetof(struct raft_entry, payload));
+        n->applied[i].index = i + 1;
+    }
+    n->applied_count = index;
 }
 
 static void harness_node_push(struct harness_node *n, const struct raft_msg *m, bool now)
@@ -298,7 +444,8 @@ void harness_node_handle(struct harness_node *n, const struct raft_ready *rd)
     /* 1. msgs_now go at once: they may depend on nothing of this batch */
     for (uint32_t i = 0; i < rd->n_msgs_now; i++) {
         const struct raft_msg *m = &rd->msgs_now[i];
-        cr_assert(m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT,
+        cr_assert(m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+                      m->type == RAFT_MSG_TIMEOUT_NOW || m->type == RAFT_MSG_SNAPSHOT,
                   "%s in msgs_now", raft_msg_type_name(m->type));
         cr_assert_eq(m->from, n->id);
         cr_assert_eq(m->term, durable.term, "msgs_now carries term %llu while %llu is durable",
@@ -306,7 +453,19 @@ void harness_node_handle(struct harness_node *n, const struct raft_ready *rd)
         harness_node_push(n, m, true);
     }
 
-    /* 2. persist the hard state and the entries (discarding a conflicting suffix) */
+    /* 2. install the snapshot (the log now starts after it), then persist the hard state
+     * and the entries (discarding a conflicting suffix) */
+    if (rd->snapshot) {
+        const struct raft_snapshot_meta *sn = rd->snapshot;
+        cr_assert(sn->index > 0 && sn->term > 0);
+        cr_assert(sn->index > n->applied_count, "a snapshot at %llu, %llu already applied",
+                  (harness_ull)sn->index, (harness_ull)n->applied_count);
+        s->snap = *sn;
+        s->compacted_index = s->last_index = sn->index;
+        s->ents = harness_grow(s->ents, &s->cap, sn->index, sizeof *s->ents);
+        harness_node_applied_skip(n, sn->index);
+        n->snapshots_installed++;
+    }
     if (rd->hard_state_changed) {
         cr_assert(rd->hard_state.term >= durable.term, "the term went back");
         if (rd->hard_state.term == durable.term && durable.voted_for != 0)
@@ -337,7 +496,7 @@ void harness_node_handle(struct harness_node *n, const struct raft_ready *rd)
     for (uint32_t i = 0; i < rd->n_committed; i++) {
         const struct raft_entry *e = &rd->committed[i];
         cr_assert_eq(e->index, n->applied_count + 1, "applied out of order");
-        cr_assert(e->index <= s->last_index && s->ents[e->index - 1].term == e->term,
+        cr_assert(e->index <= s->last_index && harness_store_term(s, e->index) == e->term,
                   "entry %llu committed but not durable here", (harness_ull)e->index);
         n->applied[n->applied_count++] = *e;
     }
@@ -398,6 +557,45 @@ uint64_t harness_entry_value(const struct raft_entry *e)
     if (e->len == sizeof v)
         memcpy(&v, e->payload, sizeof v);
     return v;
+}
+
+static void harness_node_snapshot_members(const struct harness_node *n, uint64_t index,
+                                          struct raft_snapshot_meta *meta)
+{
+    /* the configuration in force at index: the last MEMBERS entry applied up to it, else
+     * the one the node booted with */
+    const struct raft_snapshot_meta *snap = &n->store.snap;
+    if (snap->index > 0) {
+        meta->members = snap->members;
+        meta->members_old = snap->members_old;
+    } else {
+        meta->members = n->members;
+        meta->members_old = n->members_old;
+    }
+    for (uint64_t i = 0; i < n->applied_count && n->applied[i].index <= index; i++)
+        if (n->applied[i].type == RAFT_ENTRY_MEMBERS)
+            harness_entry_decode_members(&n->applied[i], &meta->members, &meta->members_old);
+}
+
+void harness_node_snapshot(struct harness_node *n, uint64_t index, uint64_t compact_to)
+{
+    cr_assert(index > 0 && index <= n->applied_count, "a snapshot at %llu, %llu applied",
+              (harness_ull)index, (harness_ull)n->applied_count);
+    struct raft_snapshot_meta meta = {.index = index};
+    cr_assert_eq(raft_log_term(n->r, index, &meta.term), 0);
+    harness_node_snapshot_members(n, index, &meta);
+    raft_snapshot_taken(n->r, index);
+    harness_store_compact(&n->store, &meta, compact_to);
+}
+
+struct raft_members harness_node_members(const struct harness_node *n,
+                                         struct raft_members *old_out)
+{
+    struct raft_members m, old;
+    raft_members(n->r, &m, &old);
+    if (old_out)
+        *old_out = old;
+    return m;
 }
 
 const struct harness_msg *harness_node_msg(const struct harness_node *n, uint8_t type,
@@ -497,14 +695,37 @@ static void harness_cluster_deliver_one(struct harness_cluster *c, const struct 
     bool ok = m->to >= 1 && m->to <= c->count && m->from >= 1 && m->from <= c->count;
     cr_assert(ok, "message to %llu from %llu", (harness_ull)m->to, (harness_ull)m->from);
     struct harness_node *to = &c->nodes[m->to - 1];
-    if (!to->r || c->cut[m->from][m->to] || (c->filter && !c->filter(c->filter_arg, m))) {
+    struct harness_node *from = &c->nodes[m->from - 1];
+    bool snapshot = m->type == RAFT_MSG_SNAPSHOT;
+    if (!to->r || c->cut[m->from][m->to]) {
+        c->dropped++;
+        if (snapshot && from->r)
+            raft_snapshot_report(from->r, m->to, false);
+        return;
+    }
+    if (c->filter && !c->filter(c->filter_arg, m)) {
         c->dropped++;
         return;
     }
     c->delivered++;
+    struct raft_msg sm;
+    if (snapshot) { /* the shell streamed the file: the receiver learns what it records */
+        const struct raft_snapshot_meta *file = &from->store.snap;
+        cr_assert(file->index == m->snapshot.index && file->term == m->snapshot.term,
+                  "node %llu sent a SNAPSHOT of (%llu, %llu) but its file is (%llu, %llu)",
+                  (harness_ull)m->from, (harness_ull)m->snapshot.index,
+                  (harness_ull)m->snapshot.term, (harness_ull)file->index,
+                  (harness_ull)file->term);
+        sm = *m;
+        sm.snapshot.members = file->members;
+        sm.snapshot.members_old = file->members_old;
+        m = &sm;
+    }
     int rv = raft_step(to->r, m);
     cr_assert_eq(rv, 0, "node %llu refused %s from %llu: %s", (harness_ull)m->to,
                  raft_msg_type_name(m->type), (harness_ull)m->from, raft_strerror(rv));
+    if (snapshot && from->r)
+        raft_snapshot_report(from->r, m->to, true);
 }
 
 uint32_t harness_cluster_deliver(struct harness_cluster *c)
@@ -596,6 +817,8 @@ void harness_cluster_check_applied(struct harness_cluster *c)
                                                              : y->applied_count;
             for (uint64_t i = 0; i < n; i++) {
                 const struct raft_entry *ex = &x->applied[i], *ey = &y->applied[i];
+                if (ex->type == 0 || ey->type == 0)
+                    continue; /* came with a snapshot */
                 cr_assert(ex->index == ey->index && ex->term == ey->term &&
                               ex->type == ey->type && ex->len == ey->len &&
                               memcmp(ex->payload, ey->payload, ex->len) == 0,

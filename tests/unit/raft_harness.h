@@ -27,6 +27,11 @@ struct harness_store {
     uint64_t entry_reads, term_reads; /* calls through ops, counted                         */
     uint64_t discards;                /* persists that discarded persisted entries          */
     uint64_t discard_from;            /* first index the last such persist discarded        */
+    uint64_t type_reads;              /* calls to ops.type, counted                         */
+    /* The snapshot file, if any (snap.index 0: none): what a restart boots from. Entries up
+     * to compacted_index (<= snap.index) are gone: the callbacks answer -RAFT_ECOMPACTED. */
+    struct raft_snapshot_meta snap;
+    uint64_t compacted_index;
 };
 
 void harness_store_init(struct harness_store *s);
@@ -39,6 +44,14 @@ void harness_store_append_terms(struct harness_store *s, const uint64_t *terms, 
  * e[0].index, then appends e[0..n). */
 void harness_store_persist(struct harness_store *s, const struct raft_entry *e, uint32_t n);
 uint64_t harness_store_term(const struct harness_store *s, uint64_t index);
+/* Preloads a MEMBERS entry of term (see raft_members_encode; old may be NULL). */
+void harness_store_append_members(struct harness_store *s, uint64_t term,
+                                  const struct raft_members *members,
+                                  const struct raft_members *old, const void *ctx,
+                                  uint32_t ctx_len);
+/* Records a snapshot file meta and deletes the entries up to compact_to (<= meta->index). */
+void harness_store_compact(struct harness_store *s, const struct raft_snapshot_meta *meta,
+                           uint64_t compact_to);
 
 /* ---- messages ---------------------------------------------------------------------------- */
 
@@ -55,6 +68,21 @@ void harness_msg_free(struct harness_msg *hm);
 
 /* Builders for messages a test feeds to a core. */
 void harness_entry_set(struct raft_entry *e, uint64_t index, uint64_t term);
+/* A MEMBERS entry (old may be NULL: not joint). */
+void harness_entry_members(struct raft_entry *e, uint64_t index, uint64_t term,
+                           const struct raft_members *members, const struct raft_members *old,
+                           const void *ctx, uint32_t ctx_len);
+/* A configuration written as text: ids separated by spaces, an 'L' after an id makes it a
+ * learner: "1 2 3 4L". "" is the empty configuration. */
+struct raft_members harness_members(const char *spec);
+/* Same servers with the same roles, in any order. */
+bool harness_members_equal(const struct raft_members *a, const struct raft_members *b);
+/* Decodes a MEMBERS entry's payload (asserting it is valid). */
+void harness_entry_decode_members(const struct raft_entry *e, struct raft_members *members_out,
+                                  struct raft_members *old_out);
+struct raft_msg harness_snapshot(uint64_t from, uint64_t to, uint64_t term, uint64_t index,
+                                 uint64_t snap_term, const struct raft_members *members,
+                                 const struct raft_members *old);
 struct raft_msg harness_append(uint64_t from, uint64_t to, uint64_t term, uint64_t prev_index,
                                uint64_t prev_term, uint64_t commit,
                                const struct raft_entry *ents, uint32_t n);
@@ -75,7 +103,8 @@ struct raft_msg harness_heartbeat_resp(uint64_t from, uint64_t to, uint64_t term
 struct harness_node {
     uint64_t id;
     struct raft_config cfg;           /* tests may edit it before harness_node_start        */
-    struct raft_members members;      /* likewise                                           */
+    struct raft_members members;      /* likewise; the boot configuration when the store    */
+    struct raft_members members_old;  /* has no snapshot (members_old: count 0 unless joint) */
     struct harness_store store;
     struct raft *r;                   /* NULL while crashed                                 */
 
@@ -90,6 +119,7 @@ struct harness_node {
     uint32_t hard_state_writes;
     uint32_t last_batch_entries;      /* n_entries of the last batch that had entries       */
     uint64_t last_batch_first_index;  /* entries[0].index of that batch                      */
+    uint32_t snapshots_installed;     /* ready batches that carried a snapshot              */
 };
 
 /* Server id of `voters` voters 1..voters, default config (raft_config_default), empty store. */
@@ -121,6 +151,13 @@ uint32_t harness_node_count(const struct harness_node *n, uint8_t type, uint64_t
 void harness_node_make_leader(struct harness_node *n, uint64_t peer);
 /* The payload value of an applied entry (see harness_node_propose). */
 uint64_t harness_entry_value(const struct raft_entry *e);
+/* The shell took a snapshot at index (<= applied): the core is told (raft_snapshot_taken),
+ * the store records the snapshot file, with the configuration in force at index, and
+ * deletes the entries up to compact_to (0: keep them all). */
+void harness_node_snapshot(struct harness_node *n, uint64_t index, uint64_t compact_to);
+/* The configuration in force on a node (raft_members). */
+struct raft_members harness_node_members(const struct harness_node *n,
+                                         struct raft_members *old_out);
 
 /* ---- a cluster over a deterministic network --------------------------------------------- */
 
@@ -144,7 +181,10 @@ void harness_cluster_start(struct harness_cluster *c);
 void harness_cluster_free(struct harness_cluster *c);
 struct harness_node *harness_cluster_node(struct harness_cluster *c, uint64_t id);
 /* Drains every node and delivers every message, round after round, until nothing moves.
- * Returns the number of delivery rounds. */
+ * Returns the number of delivery rounds. A SNAPSHOT message plays the shell's transfer: it
+ * is stepped with the configuration the sender's snapshot file records, then the sender
+ * gets raft_snapshot_report(ok); one lost to a cut link or a crashed node is reported
+ * failed; one the filter drops is not reported (the test plays the transfer itself). */
 uint32_t harness_cluster_deliver(struct harness_cluster *c);
 /* ticks times: tick every running node once, then deliver until quiet. */
 void harness_cluster_tick_all(struct harness_cluster *c, uint32_t ticks);
