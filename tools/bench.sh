@@ -66,9 +66,12 @@ cluster_start() {
         members+="member = $j 127.0.0.1:$((base + j)) 127.0.0.1:$((base + 50 + j))"$'\n'
         cl="${cl:+$cl,}127.0.0.1:$((base + 50 + j))"
     done
+    # keys SERVER_CONF sets replace the example's (a key may appear only once)
+    local own="id|data_dir|peer_listen|client_listen|member|log_level"
+    own+=$(printf '%s\n' "${SERVER_CONF:-}" | sed -n 's/^ *\([a-z_]*\) *=.*/|\1/p' | tr -d '\n')
     for i in $(seq 1 "$BENCH_NODES"); do
         # the tuning of raft.conf.example, with this node's identity and addresses
-        { grep -vE '^(id|data_dir|peer_listen|client_listen|member|log_level) *=' "$ROOT/raft.conf.example"
+        { grep -vE "^($own) *=" "$ROOT/raft.conf.example"
           echo "id = $i"
           echo "data_dir = $dir/node$i"
           echo "peer_listen = 127.0.0.1:$((base + i))"

@@ -328,6 +328,12 @@ void raft_snapshot_taken(struct raft *r, uint64_t index);
 /* The shell's transfer of a snapshot to id ended: ok, or failed (then it is retried). */
 void raft_snapshot_report(struct raft *r, uint64_t id, bool ok);
 
+/* The memory of the in-memory log window (cfg.log_window entries of RAFT_ENTRY_SIZE bytes,
+ * written at every append). The shell may keep it out of a forked snapshot writer
+ * (madvise MADV_DONTFORK), which never reads it: else every append after a fork pays a
+ * copy-on-write fault. */
+void raft_log_window_memory(const struct raft *r, void **base_out, size_t *len_out);
+
 /* The configuration in force: the latest in the log, committed or not. */
 void raft_members(const struct raft *r, struct raft_members *members_out,
                   struct raft_members *old_out);

@@ -487,6 +487,12 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 
 /* ---- introspection ---------------------------------------------------------------------------- */
 
+void raft_log_window_memory(const struct raft *r, void **base_out, size_t *len_out)
+{
+    *base_out = r->log.ring;
+    *len_out = (size_t)r->log.window_cap * sizeof *r->log.ring;
+}
+
 void raft_status(const struct raft *r, struct raft_status *st)
 {
     *st = (struct raft_status){

@@ -414,6 +414,7 @@ static int server_open_raft(struct server *s, struct lum_err *err)
         lum_errf(err, "out of memory creating the consensus core");
         return -LUM_ENOMEM;
     }
+    snapshot_exclude_from_child(s);
     lum_info("started: term %llu, vote %llu, log %llu..%llu, %u members%s",
              (unsigned long long)boot.hard_state.term,
              (unsigned long long)boot.hard_state.voted_for,

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +52,19 @@ static int snapshot_write(struct server *s, int dirfd, uint64_t index, uint64_t 
 /* The child writes the snapshot and nothing else: it dies with its parent, and it keeps
  * none of the parent's descriptors (not the data dir's lock, not a socket), so a killed
  * server restarts at once. */
+void snapshot_exclude_from_child(struct server *s)
+{
+    void *base;
+    size_t len;
+    raft_log_window_memory(s->raft, &base, &len);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t from = ((uintptr_t)base + page - 1) & ~(page - 1);
+    uintptr_t to = ((uintptr_t)base + len) & ~(page - 1);
+    if (to > from && madvise((void *)from, to - from, MADV_DONTFORK) != 0)
+        lum_warn("madvise(MADV_DONTFORK) of the log window: %s; snapshots will cost more "
+                 "copy-on-write faults", strerror(errno));
+}
+
 _Noreturn static void snapshot_child(struct server *s, uint64_t index, uint64_t term)
 {
     pid_t parent = getppid();

@@ -1,37 +1,41 @@
-/* One log segment: a file of fixed-size slots, so entry i is at a computed offset.
+/* One log segment: a file of records packed back to back, each aligned to 8 bytes. An entry
+ * costs its header and payload on disk, not a whole page: with 4 KiB slots (format 1) every
+ * 256-byte put dirtied a 4 KiB page on every node, and three nodes on one disk ran out of
+ * disk bandwidth at ~30,000 puts/s. The offset of every record is kept in memory, so reads
+ * stay O(1) and truncation is an ftruncate.
  *
  * File log/NNNNNNNNNNNNNNNNNNNN.seg, NNN... = the first index, 20 decimal digits.
  * All integers little-endian.
  *
  *   header, SEG_HEADER_SIZE = 4096 bytes:
  *     0  magic       8 bytes "LUMINSEG"
- *     8  version     u32     SEG_VERSION (1)
- *    12  slot_size   u32     RAFT_ENTRY_SIZE of the server that wrote it
- *    16  first_index u64     index of slot 0; equals the file name
+ *     8  version     u32     SEG_VERSION (2: packed records)
+ *    12  slot_size   u32     RAFT_ENTRY_SIZE of the server that wrote it (the largest record)
+ *    16  first_index u64     index of record 0; equals the file name
  *    24  crc32c      u32     of bytes 0..24
  *    28  zeros up to 4096
  *
- *   slot k at 4096 + k * RAFT_ENTRY_SIZE, holding index first_index + k:
- *     0  crc32c      u32     of bytes 4..32 of the slot, then the len payload bytes
+ *   then record k, holding index first_index + k, at the 8-aligned offset after record k-1:
+ *     0  crc32c      u32     of bytes 4..32 of the record, then the len payload bytes
  *     4  len         u32     <= RAFT_PAYLOAD_MAX
- *     8  term        u64     >= 1, never below the previous slot's
+ *     8  term        u64     >= 1, never below the previous record's
  *    16  index       u64     first_index + k
  *    24  type        u16
  *    26  pad         6 zero bytes
- *    32  payload     len bytes; the rest of the slot is not covered by the crc and need not
- *                    be written (the file may end right after the last slot's payload).
+ *    32  payload     len bytes, then zeros up to the next multiple of 8 (not covered by the
+ *                    crc; the last record of a write may end right after its payload).
  *
  * Validity: the header must check (magic, crc, then version and slot size: a segment made
- * with another RAFT_ENTRY_SIZE is refused, since the slot size is compiled in). A slot is
- * valid if its crc checks; a valid slot must also hold the expected index, term >= 1 and
- * zero pad, else the file is corrupt. A slot that is all zeros, shorter than 32 + len, has
- * len > RAFT_PAYLOAD_MAX or fails its crc is bad.
+ * with another RAFT_ENTRY_SIZE is refused, since the largest payload is compiled in). A
+ * record is valid if its crc checks; a valid record must also hold the expected index,
+ * term >= 1 and zero pad, else the file is corrupt. A record that is all zeros, shorter than
+ * 32 + len, has len > RAFT_PAYLOAD_MAX or fails its crc is bad.
  *
- * Recovery (decided by wal.c across segments): a bad slot with no valid slot after it is a
- * torn write and is cut off; a bad slot followed by a valid one is corruption. Known limit:
- * after a power loss (not a process crash) the kernel may have written back some pages of
- * the last, unsynced batch but not earlier ones; that hole followed by good slots is
- * refused too, although no acknowledged entry is missing.
+ * Recovery (decided by wal.c across segments): a bad record with no valid record at any
+ * 8-aligned offset after it is a torn write and is cut off; a bad record followed by a
+ * valid one is corruption. Known limit: after a power loss (not a process crash) the kernel
+ * may have written back some pages of the last, unsynced batch but not earlier ones; that
+ * hole followed by good records is refused too, although no acknowledged entry is missing.
  *
  * Segments are created whole: the header goes to NNN.seg.tmp, which is fdatasync'd and
  * renamed, so a file with the final name always has a valid header. */
@@ -48,9 +52,10 @@
 #include "segment.h"
 #include "sys.h"
 
-static_assert(RAFT_ENTRY_HEADER_SIZE == 32, "the slot header layout above is 32 bytes");
+static_assert(RAFT_ENTRY_HEADER_SIZE == 32, "the record header layout above is 32 bytes");
 static_assert(RAFT_PAYLOAD_MAX + RAFT_ENTRY_HEADER_SIZE == RAFT_ENTRY_SIZE,
-              "a slot is its header and the largest payload");
+              "the largest record is its header and the largest payload");
+static_assert(RAFT_ENTRY_SIZE % 8 == 0, "the largest record needs no padding");
 static_assert(SEG_WRITE_ENTRIES * 3 <= 1024, "one append's iovecs fit IOV_MAX");
 
 #define SEG_MAGIC "LUMINSEG"
@@ -63,7 +68,13 @@ enum {
     SEG_S_PAD = 26,
 };
 
-static const uint8_t seg_zeros[RAFT_ENTRY_SIZE];
+static const uint8_t seg_zeros[8];
+
+/* Bytes a record with a payload of len takes, padding included. */
+static uint64_t seg_record_size(uint32_t len)
+{
+    return ((uint64_t)RAFT_ENTRY_HEADER_SIZE + len + 7) & ~(uint64_t)7;
+}
 
 void seg_name(char name[SEG_NAME_SIZE], uint64_t first_index)
 {
@@ -83,7 +94,7 @@ bool seg_parse_name(const char *base, uint64_t *first_index_out)
     }
     if (strcmp(base + 20, ".seg") != 0)
         return false;
-    /* Index 0 is never an entry, and a segment must have room to index its slots. */
+    /* Index 0 is never an entry, and a segment must have room to index its records. */
     if (v == 0 || v > UINT64_MAX - STORAGE_SEGMENT_ENTRIES_MAX)
         return false;
     *first_index_out = v;
@@ -106,20 +117,34 @@ static void seg_encode_header(uint8_t h[SEG_HEADER_SIZE], uint64_t first_index)
     lum_put_u32(h + SEG_H_CRC, lum_crc32c(0, h, SEG_H_CRC));
 }
 
+/* Sizes the per-record arrays for capacity records (they only grow). */
 static int seg_alloc_terms(struct seg *s, uint32_t capacity, struct lum_err *err)
 {
-    s->capacity = capacity;
-    s->terms = malloc((size_t)capacity * sizeof *s->terms);
-    s->types = malloc((size_t)capacity * sizeof *s->types);
-    if (!s->terms || !s->types) {
-        free(s->terms);
-        free(s->types);
-        s->terms = NULL;
-        s->types = NULL;
-        lum_errf(err, "%s: out of memory for %" PRIu32 " terms", s->name, capacity);
+    uint64_t *terms = realloc(s->terms, (size_t)capacity * sizeof *terms);
+    if (terms)
+        s->terms = terms;
+    uint64_t *offs = realloc(s->offs, (size_t)capacity * sizeof *offs);
+    if (offs)
+        s->offs = offs;
+    uint16_t *types = realloc(s->types, (size_t)capacity * sizeof *types);
+    if (types)
+        s->types = types;
+    if (!terms || !offs || !types) {
+        lum_errf(err, "%s: out of memory for %" PRIu32 " entries", s->name, capacity);
         return -LUM_ENOMEM;
     }
+    s->capacity = capacity;
     return 0;
+}
+
+static void seg_free_terms(struct seg *s)
+{
+    free(s->terms);
+    free(s->types);
+    free(s->offs);
+    s->terms = NULL;
+    s->types = NULL;
+    s->offs = NULL;
 }
 
 int seg_create(int logfd, uint64_t first_index, uint32_t capacity,
@@ -136,7 +161,7 @@ int seg_create(int logfd, uint64_t first_index, uint32_t capacity,
 
     int rv = seg_alloc_terms(out, capacity, err);
     if (rv != 0)
-        return rv;
+        goto err_free_terms;
     int fd = openat(logfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         rv = sys_error(errno);
@@ -161,15 +186,14 @@ int seg_create(int logfd, uint64_t first_index, uint32_t capacity,
         goto err_unlink_tmp;
     }
     out->fd = fd;
-    out->size = SEG_HEADER_SIZE;
+    out->size = out->tail = SEG_HEADER_SIZE;
     return 0;
 
 err_unlink_tmp:
     close(fd);
     unlinkat(logfd, tmp, 0);
 err_free_terms:
-    free(out->terms);
-    out->terms = NULL;
+    seg_free_terms(out);
     return rv;
 }
 
@@ -243,19 +267,14 @@ int seg_open(int logfd, uint64_t first_index, uint32_t capacity_min, struct seg 
         rv = -LUM_ECORRUPT;
         goto err_close_fd;
     }
-    uint64_t slots = (size - SEG_HEADER_SIZE + RAFT_ENTRY_SIZE - 1) / RAFT_ENTRY_SIZE;
-    if (slots > STORAGE_SEGMENT_ENTRIES_MAX) {
-        lum_errf(err, "%s: %" PRIu64 " bytes is %" PRIu64 " slots, more than the limit %u",
-                 out->name, size, slots, STORAGE_SEGMENT_ENTRIES_MAX);
-        rv = -LUM_ECORRUPT;
+    rv = seg_alloc_terms(out, capacity_min ? capacity_min : 1, err);
+    if (rv != 0) {
+        seg_free_terms(out);
         goto err_close_fd;
     }
-    uint32_t capacity = slots > capacity_min ? (uint32_t)slots : capacity_min;
-    rv = seg_alloc_terms(out, capacity ? capacity : 1, err);
-    if (rv != 0)
-        goto err_close_fd;
     out->fd = fd;
     out->size = size;
+    out->tail = SEG_HEADER_SIZE;
     return 0;
 
 err_close_fd:
@@ -271,21 +290,21 @@ static bool seg_all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-/* Whether a slot with header h, payload bytes at payload and avail bytes in all (header
+/* Whether a record with header h, payload bytes at payload and avail bytes in all (header
  * included) has a valid checksum; if not, why. */
-static bool seg_slot_valid(const uint8_t *h, const uint8_t *payload, uint64_t avail,
-                           char why[SEG_WHY_SIZE])
+static bool seg_record_valid(const uint8_t *h, const uint8_t *payload, uint64_t avail,
+                             char why[SEG_WHY_SIZE])
 {
     if (avail < RAFT_ENTRY_HEADER_SIZE) {
         if (seg_all_zero(h, avail))
-            snprintf(why, SEG_WHY_SIZE, "slot never written (zeros)");
+            snprintf(why, SEG_WHY_SIZE, "record never written (zeros)");
         else
-            snprintf(why, SEG_WHY_SIZE, "partial slot header (%" PRIu64 " of %u bytes)", avail,
-                     RAFT_ENTRY_HEADER_SIZE);
+            snprintf(why, SEG_WHY_SIZE, "partial record header (%" PRIu64 " of %u bytes)",
+                     avail, RAFT_ENTRY_HEADER_SIZE);
         return false;
     }
     if (seg_all_zero(h, RAFT_ENTRY_HEADER_SIZE)) {
-        snprintf(why, SEG_WHY_SIZE, "slot never written (zeros)");
+        snprintf(why, SEG_WHY_SIZE, "record never written (zeros)");
         return false;
     }
     uint32_t len = lum_get_u32(h + SEG_S_LEN);
@@ -295,7 +314,7 @@ static bool seg_slot_valid(const uint8_t *h, const uint8_t *payload, uint64_t av
         return false;
     }
     if (avail < RAFT_ENTRY_HEADER_SIZE + (uint64_t)len) {
-        snprintf(why, SEG_WHY_SIZE, "partial slot (%" PRIu64 " of %u bytes)", avail,
+        snprintf(why, SEG_WHY_SIZE, "partial record (%" PRIu64 " of %u bytes)", avail,
                  RAFT_ENTRY_HEADER_SIZE + len);
         return false;
     }
@@ -308,76 +327,128 @@ static bool seg_slot_valid(const uint8_t *h, const uint8_t *payload, uint64_t av
     return true;
 }
 
-int seg_scan(struct seg *s, uint64_t prev_term, bool after_bad, uint8_t *buf,
-             size_t buf_size, struct seg_scan *out, struct lum_err *err)
+/* A read window over the file for recovery: at least want bytes from off (fewer at the end
+ * of the file) in memory. */
+struct seg_window {
+    uint8_t *buf;
+    size_t   cap;
+    uint64_t base, len;   /* buf holds the file's bytes [base, base + len) */
+};
+
+static int seg_window_at(const struct seg *s, struct seg_window *w, uint64_t off, size_t want,
+                         const uint8_t **p_out, uint64_t *avail_out, struct lum_err *err)
 {
-    LUM_ASSERT(buf_size >= RAFT_ENTRY_SIZE);
-    LUM_ASSERT(buf_size % RAFT_ENTRY_SIZE == 0);
-    memset(out, 0, sizeof *out);
-    s->count = 0;
-    bool bad = after_bad;
-    for (uint64_t off = SEG_HEADER_SIZE; off < s->size; off += buf_size) {
-        size_t want = s->size - off < buf_size ? (size_t)(s->size - off) : buf_size;
-        ssize_t got = sys_pread_all(s->fd, buf, want, off);
+    uint64_t end = off + want < s->size ? off + want : s->size;
+    if (off < w->base || end > w->base + w->len) {
+        size_t n = s->size - off < w->cap ? (size_t)(s->size - off) : w->cap;
+        ssize_t got = sys_pread_all(s->fd, w->buf, n, off);
         if (got < 0) {
             lum_errf(err, "read %s at offset %" PRIu64 ": %s", s->name, off, strerror(errno));
             return -LUM_EIO;
         }
-        if ((size_t)got < want) {
+        if ((size_t)got < n) {
             lum_errf(err, "read %s at offset %" PRIu64 ": file shrank while being read",
                      s->name, off + (uint64_t)got);
             return -LUM_EIO;
         }
-        for (size_t at = 0; at < want; at += RAFT_ENTRY_SIZE) {
-            const uint8_t *p = buf + at;
-            uint64_t slot_off = off + at;
-            uint64_t avail = want - at < RAFT_ENTRY_SIZE ? want - at : RAFT_ENTRY_SIZE;
-            char why[SEG_WHY_SIZE];
-            bool valid = seg_slot_valid(p, p + RAFT_ENTRY_HEADER_SIZE, avail, why);
-            if (bad) {
-                if (valid && !out->good_after_bad) {
-                    out->good_after_bad = true;
-                    out->good_offset = slot_off;
-                    return 0;
-                }
-                continue;
-            }
-            if (!valid) {
-                bad = true;
-                out->bad = true;
-                out->bad_offset = slot_off;
-                memcpy(out->bad_why, why, sizeof why);
-                continue;
-            }
-            uint64_t expect = s->first_index + s->count;
-            uint64_t index = lum_get_u64(p + SEG_S_INDEX);
-            uint64_t term = lum_get_u64(p + SEG_S_TERM);
-            if (index != expect) {
-                lum_errf(err, "%s at offset %" PRIu64 ": slot holds index %" PRIu64
-                         ", expected %" PRIu64, s->name, slot_off, index, expect);
-                return -LUM_ECORRUPT;
-            }
-            if (term == 0 || term < prev_term) {
-                lum_errf(err, "%s at offset %" PRIu64 ": entry %" PRIu64 " has term %" PRIu64
-                         ", after term %" PRIu64 " (terms never decrease)", s->name,
-                         slot_off, index, term, prev_term);
-                return -LUM_ECORRUPT;
-            }
-            if (!seg_all_zero(p + SEG_S_PAD, RAFT_ENTRY_HEADER_SIZE - SEG_S_PAD)) {
-                lum_errf(err, "%s at offset %" PRIu64 ": entry %" PRIu64
-                         " has nonzero padding", s->name, slot_off, index);
-                return -LUM_ECORRUPT;
-            }
-            LUM_ASSERT(s->count < s->capacity);
-            s->types[s->count] = lum_get_u16(p + SEG_S_TYPE);
-            s->terms[s->count++] = term;
-            prev_term = term;
-        }
+        w->base = off;
+        w->len = n;
+    }
+    *p_out = w->buf + (off - w->base);
+    *avail_out = w->base + w->len - off;
+    return 0;
+}
+
+/* Looks for a valid record at any 8-aligned offset from off on. */
+static int seg_find_valid(const struct seg *s, struct seg_window *w, uint64_t off,
+                          bool *found_out, uint64_t *at_out, struct lum_err *err)
+{
+    *found_out = false;
+    for (; off + RAFT_ENTRY_HEADER_SIZE <= s->size; off += 8) {
+        const uint8_t *p;
+        uint64_t avail;
+        int rv = seg_window_at(s, w, off, RAFT_ENTRY_SIZE, &p, &avail, err);
+        if (rv != 0)
+            return rv;
+        char why[SEG_WHY_SIZE];
+        if (seg_all_zero(p, 8) || !seg_record_valid(p, p + RAFT_ENTRY_HEADER_SIZE, avail, why))
+            continue;
+        *found_out = true;
+        *at_out = off;
+        return 0;
     }
     return 0;
 }
 
-static void seg_encode_slot_header(uint8_t h[RAFT_ENTRY_HEADER_SIZE], const struct raft_entry *e)
+int seg_scan(struct seg *s, uint64_t prev_term, bool after_bad, uint8_t *buf,
+             size_t buf_size, struct seg_scan *out, struct lum_err *err)
+{
+    LUM_ASSERT(buf_size >= 2 * RAFT_ENTRY_SIZE);
+    memset(out, 0, sizeof *out);
+    s->count = 0;
+    s->tail = SEG_HEADER_SIZE;
+    struct seg_window w = {.buf = buf, .cap = buf_size};
+    if (after_bad)
+        return seg_find_valid(s, &w, SEG_HEADER_SIZE, &out->good_after_bad,
+                              &out->good_offset, err);
+    for (uint64_t off = SEG_HEADER_SIZE; off < s->size;) {
+        const uint8_t *p;
+        uint64_t avail;
+        int rv = seg_window_at(s, &w, off, RAFT_ENTRY_SIZE, &p, &avail, err);
+        if (rv != 0)
+            return rv;
+        char why[SEG_WHY_SIZE];
+        if (!seg_record_valid(p, p + RAFT_ENTRY_HEADER_SIZE, avail, why)) {
+            out->bad = true;
+            out->bad_offset = off;
+            memcpy(out->bad_why, why, sizeof why);
+            return seg_find_valid(s, &w, off + 8, &out->good_after_bad, &out->good_offset,
+                                  err);
+        }
+        uint64_t expect = s->first_index + s->count;
+        uint64_t index = lum_get_u64(p + SEG_S_INDEX);
+        uint64_t term = lum_get_u64(p + SEG_S_TERM);
+        if (index != expect) {
+            lum_errf(err, "%s at offset %" PRIu64 ": record holds index %" PRIu64
+                     ", expected %" PRIu64, s->name, off, index, expect);
+            return -LUM_ECORRUPT;
+        }
+        if (term == 0 || term < prev_term) {
+            lum_errf(err, "%s at offset %" PRIu64 ": entry %" PRIu64 " has term %" PRIu64
+                     ", after term %" PRIu64 " (terms never decrease)", s->name, off, index,
+                     term, prev_term);
+            return -LUM_ECORRUPT;
+        }
+        if (!seg_all_zero(p + SEG_S_PAD, RAFT_ENTRY_HEADER_SIZE - SEG_S_PAD)) {
+            lum_errf(err, "%s at offset %" PRIu64 ": entry %" PRIu64 " has nonzero padding",
+                     s->name, off, index);
+            return -LUM_ECORRUPT;
+        }
+        if (s->count == STORAGE_SEGMENT_ENTRIES_MAX) {
+            lum_errf(err, "%s at offset %" PRIu64 ": more than %u entries in one segment",
+                     s->name, off, STORAGE_SEGMENT_ENTRIES_MAX);
+            return -LUM_ECORRUPT;
+        }
+        if (s->count == s->capacity) {
+            uint64_t cap = 2ull * s->capacity;
+            if (cap > STORAGE_SEGMENT_ENTRIES_MAX)
+                cap = STORAGE_SEGMENT_ENTRIES_MAX;
+            if ((rv = seg_alloc_terms(s, (uint32_t)cap, err)) != 0)
+                return rv;
+        }
+        s->offs[s->count] = off;
+        s->types[s->count] = lum_get_u16(p + SEG_S_TYPE);
+        s->terms[s->count++] = term;
+        prev_term = term;
+        /* past the padding, even if a torn write left it short: records stay aligned */
+        off += seg_record_size(lum_get_u32(p + SEG_S_LEN));
+        s->tail = off;
+    }
+    return 0;
+}
+
+static void seg_encode_record_header(uint8_t h[RAFT_ENTRY_HEADER_SIZE],
+                                     const struct raft_entry *e)
 {
     lum_put_u32(h + SEG_S_LEN, e->len);
     lum_put_u64(h + SEG_S_TERM, e->term);
@@ -394,28 +465,31 @@ int seg_append(struct seg *s, const struct raft_entry *e, uint32_t n, struct seg
 {
     LUM_ASSERT(!s->broken);
     LUM_ASSERT(n <= s->capacity - s->count);
-    uint64_t old_size = s->size;
+    uint64_t old_size = s->size, old_tail = s->tail;
+    uint64_t off = s->tail;
     for (uint32_t done = 0; done < n;) {
         uint32_t m = n - done < SEG_WRITE_ENTRIES ? n - done : SEG_WRITE_ENTRIES;
         int iovcnt = 0;
+        uint64_t at = off;
         for (uint32_t i = 0; i < m; i++) {
             const struct raft_entry *x = &e[done + i];
             LUM_ASSERT(x->len <= RAFT_PAYLOAD_MAX);
             LUM_ASSERT(x->index == s->first_index + s->count + done + i);
-            seg_encode_slot_header(sc->headers[i], x);
+            seg_encode_record_header(sc->headers[i], x);
+            s->offs[s->count + done + i] = at;
             sc->iov[iovcnt++] = (struct iovec){sc->headers[i], RAFT_ENTRY_HEADER_SIZE};
             if (x->len > 0)
                 sc->iov[iovcnt++] = (struct iovec){(void *)x->payload, x->len};
-            /* Pad to the next slot so one pwritev covers the run; the last slot of the
-             * run needs no padding (the file may end after its payload). */
-            if (i + 1 < m && x->len < RAFT_PAYLOAD_MAX)
-                sc->iov[iovcnt++] = (struct iovec){(void *)seg_zeros, RAFT_PAYLOAD_MAX - x->len};
+            uint64_t pad = seg_record_size(x->len) - RAFT_ENTRY_HEADER_SIZE - x->len;
+            if (pad > 0)
+                sc->iov[iovcnt++] = (struct iovec){(void *)seg_zeros, pad};
+            at += seg_record_size(x->len);
         }
-        uint64_t off = seg_slot_offset((uint64_t)s->count + done);
         uint64_t written;
         if (sys_pwritev_all(sys, s->fd, sc->iov, iovcnt, off, &written) < 0) {
             int errnum = errno;
             int rv = sys_error(errnum);
+            s->tail = old_tail;
             if (sys->ftruncate(s->fd, (off_t)old_size) < 0) {
                 lum_errf(err, "write %s at offset %" PRIu64 ": %s; then truncate back to %"
                          PRIu64 " bytes: %s", s->name, off + written, strerror(errnum),
@@ -427,6 +501,7 @@ int seg_append(struct seg *s, const struct raft_entry *e, uint32_t n, struct seg
                      strerror(errnum));
             return rv;
         }
+        off = at;
         done += m;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -434,9 +509,9 @@ int seg_append(struct seg *s, const struct raft_entry *e, uint32_t n, struct seg
         s->types[s->count + i] = e[i].type;
     }
     s->count += n;
-    uint64_t end = seg_slot_offset(s->count - 1) + RAFT_ENTRY_HEADER_SIZE + e[n - 1].len;
-    if (end > s->size)
-        s->size = end;
+    s->tail = off;
+    if (off > s->size)
+        s->size = off;
     s->dirty = true;
     return 0;
 }
@@ -445,7 +520,7 @@ int seg_truncate(struct seg *s, uint32_t count, const struct storage_syscalls *s
                  struct lum_err *err)
 {
     LUM_ASSERT(count <= s->count);
-    uint64_t size = seg_slot_offset(count);
+    uint64_t size = count < s->count ? s->offs[count] : s->tail;
     if (s->size > size) {
         if (sys->ftruncate(s->fd, (off_t)size) < 0) {
             lum_errf(err, "truncate %s to %" PRIu64 " bytes: %s", s->name, size,
@@ -461,6 +536,7 @@ int seg_truncate(struct seg *s, uint32_t count, const struct storage_syscalls *s
         }
     }
     s->count = count;
+    s->tail = size;
     return 0;
 }
 
@@ -469,7 +545,7 @@ int seg_read(const struct seg *s, uint64_t index, struct raft_entry *out, struct
     LUM_ASSERT(index >= s->first_index);
     LUM_ASSERT(index - s->first_index < s->count);
     uint64_t k = index - s->first_index;
-    uint64_t off = seg_slot_offset(k);
+    uint64_t off = s->offs[k];
     uint8_t h[RAFT_ENTRY_HEADER_SIZE];
     struct iovec iov[2] = {{h, sizeof h}, {out->payload, RAFT_PAYLOAD_MAX}};
     /* On a regular file a read returns short only at end of file. */
@@ -482,7 +558,7 @@ int seg_read(const struct seg *s, uint64_t index, struct raft_entry *out, struct
         return -LUM_EIO;
     }
     char why[SEG_WHY_SIZE];
-    if (!seg_slot_valid(h, out->payload, (uint64_t)n, why)) {
+    if (!seg_record_valid(h, out->payload, (uint64_t)n, why)) {
         lum_errf(err, "%s at offset %" PRIu64 ": entry %" PRIu64 ": %s", s->name, off, index,
                  why);
         return -LUM_ECORRUPT;
@@ -490,7 +566,7 @@ int seg_read(const struct seg *s, uint64_t index, struct raft_entry *out, struct
     uint64_t got_index = lum_get_u64(h + SEG_S_INDEX);
     uint64_t got_term = lum_get_u64(h + SEG_S_TERM);
     if (got_index != index || got_term != s->terms[k]) {
-        lum_errf(err, "%s at offset %" PRIu64 ": slot holds index %" PRIu64 " term %" PRIu64
+        lum_errf(err, "%s at offset %" PRIu64 ": record holds index %" PRIu64 " term %" PRIu64
                  ", expected index %" PRIu64 " term %" PRIu64, s->name, off, got_index,
                  got_term, index, s->terms[k]);
         return -LUM_ECORRUPT;
@@ -519,10 +595,7 @@ void seg_close(struct seg *s)
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
-    free(s->terms);
-    free(s->types);
-    s->terms = NULL;
-    s->types = NULL;
+    seg_free_terms(s);
 }
 
 int seg_remove(int logfd, struct seg *s, struct lum_err *err)

@@ -9,8 +9,8 @@
 
 #include "luminous/storage.h"
 
-#define SEG_HEADER_SIZE   4096u /* bytes before slot 0                                 */
-#define SEG_VERSION       1u
+#define SEG_HEADER_SIZE   4096u /* bytes before record 0                               */
+#define SEG_VERSION       2u    /* 1: fixed 4 KiB slots; 2: packed records           */
 #define SEG_NAME_SIZE     32u   /* "log/" + 20 digits + ".seg" + NUL = 29              */
 #define SEG_WRITE_ENTRIES 256u  /* entries per pwritev: 3 iovecs each, under IOV_MAX   */
 #define SEG_WHY_SIZE      160u
@@ -21,8 +21,10 @@ struct seg {
     uint32_t  count;             /* entries held: first_index .. first_index+count-1 */
     uint32_t  capacity;          /* entries it may hold; terms[] has this many       */
     uint64_t *terms;             /* terms[k]: term of entry first_index + k          */
+    uint64_t *offs;              /* offs[k]: its record's byte offset                */
     uint16_t *types;             /* types[k]: its type (finding MEMBERS at start)    */
     uint64_t  size;              /* file size, bytes                                 */
+    uint64_t  tail;              /* where the next record goes: after the last valid  */
     bool      dirty;             /* written since the last seg_sync                  */
     bool      broken;            /* a failed append could not be rolled back         */
     char      name[SEG_NAME_SIZE]; /* "log/NNN.seg" for messages; name + 4 is in log/ */
@@ -36,18 +38,12 @@ struct seg_scratch {
 
 /* What seg_scan found besides the valid prefix. */
 struct seg_scan {
-    bool     bad;                /* a slot failed: torn, zero, short or bad checksum */
-    uint64_t bad_offset;         /* byte offset of that slot                          */
+    bool     bad;                /* a record failed: torn, zero, short or bad crc   */
+    uint64_t bad_offset;         /* byte offset of that record                        */
     char     bad_why[SEG_WHY_SIZE];
-    bool     good_after_bad;     /* a slot with a valid checksum follows it           */
+    bool     good_after_bad;     /* a valid record follows it                         */
     uint64_t good_offset;
 };
-
-/* Byte offset of slot k. */
-static inline uint64_t seg_slot_offset(uint64_t k)
-{
-    return SEG_HEADER_SIZE + k * (uint64_t)RAFT_ENTRY_SIZE;
-}
 
 /* "log/%020llu.seg" */
 void seg_name(char name[SEG_NAME_SIZE], uint64_t first_index);
@@ -66,21 +62,22 @@ int  seg_create(int logfd, uint64_t first_index, uint32_t capacity,
                 const struct storage_syscalls *sys, struct seg *out, struct lum_err *err);
 
 /* Opens an existing segment and checks its header; count is 0 until seg_scan. terms gets
- * room for max(capacity_min, slots in the file) entries. 0, -LUM_ECORRUPT, -LUM_EVERSION,
+ * room for capacity_min entries (seg_scan grows it if the file holds more). 0, -LUM_ECORRUPT, -LUM_EVERSION,
  * -LUM_EIO, -LUM_ENOMEM. */
 int  seg_open(int logfd, uint64_t first_index, uint32_t capacity_min, struct seg *out,
               struct lum_err *err);
 
-/* Reads every slot using buf (buf_size >= RAFT_ENTRY_SIZE, a multiple of it). Unless
- * after_bad, sets count and terms to the valid prefix, which must continue the log
- * (slot k holds index first_index + k, terms >= prev_term and >= 1: else -LUM_ECORRUPT)
- * and reports the first bad slot. With after_bad (an earlier segment had a bad slot), takes
- * nothing and only reports the first slot with a valid checksum as good_after_bad.
+/* Reads every record using buf as a read window (buf_size >= 2 * RAFT_ENTRY_SIZE). Unless
+ * after_bad, sets count, terms and offsets to the valid prefix, which must continue the log
+ * (record k holds index first_index + k, terms >= prev_term and >= 1: else -LUM_ECORRUPT)
+ * and reports the first bad record, and any valid record at an 8-aligned offset after it as
+ * good_after_bad. With after_bad (an earlier segment had a bad record), takes nothing and
+ * only reports the first valid record as good_after_bad.
  * 0, -LUM_ECORRUPT, -LUM_EIO. */
 int  seg_scan(struct seg *s, uint64_t prev_term, bool after_bad, uint8_t *buf,
               size_t buf_size, struct seg_scan *out, struct lum_err *err);
 
-/* Writes e[0..n) into slots count..count+n-1 (count + n <= capacity), one pwritev per
+/* Writes e[0..n) as records count..count+n-1 (count + n <= capacity), one pwritev per
  * SEG_WRITE_ENTRIES. On error the file is truncated back; if that fails too, broken is set.
  * 0, -LUM_EIO, -LUM_ENOSPC. */
 int  seg_append(struct seg *s, const struct raft_entry *e, uint32_t n, struct seg_scratch *sc,

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sys.h"
@@ -19,7 +20,15 @@ struct storage {
     struct wal  *wal;
     struct snap_meta snapshot; /* the one we started from; index 0: none */
     char         data_dir[PATH_MAX];
+    uint64_t     slow_syncs;        /* slower than STORAGE_SLOW_SYNC_MS, not yet reported */
+    uint64_t     slow_sync_max_ms;
+    uint64_t     slow_reported_ms;  /* when the last report went out                      */
 };
+
+/* A sync this slow stalls every write the cluster acknowledges; it is reported (at most one
+ * line per STORAGE_SLOW_REPORT_MS), as etcd reports slow fdatasyncs. */
+#define STORAGE_SLOW_SYNC_MS   50u
+#define STORAGE_SLOW_REPORT_MS 10000u
 
 #define STORAGE_SNAPSHOTS_MAX 16u
 
@@ -244,14 +253,40 @@ int storage_append(struct storage *st, const struct raft_entry *entries, uint32_
     return wal_append(st->wal, entries, n, err);
 }
 
+static uint64_t storage_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void storage_note_sync_time(struct storage *st, uint64_t t0, uint64_t t1)
+{
+    if (t1 - t0 < STORAGE_SLOW_SYNC_MS)
+        return;
+    st->slow_syncs++;
+    if (t1 - t0 > st->slow_sync_max_ms)
+        st->slow_sync_max_ms = t1 - t0;
+    if (t1 - st->slow_reported_ms < STORAGE_SLOW_REPORT_MS && st->slow_reported_ms)
+        return;
+    lum_warn("%s: %" PRIu64 " log syncs took over %u ms since the last report, the slowest "
+             "%" PRIu64 " ms (a slow disk delays every acknowledged write)", st->data_dir,
+             st->slow_syncs, STORAGE_SLOW_SYNC_MS, st->slow_sync_max_ms);
+    st->slow_syncs = 0;
+    st->slow_sync_max_ms = 0;
+    st->slow_reported_ms = t1;
+}
+
 void storage_sync(struct storage *st)
 {
     struct lum_err err;
+    uint64_t t0 = storage_now_ms();
     if (wal_sync(st->wal, &err) != 0 || meta_sync(st->meta, &err) != 0) {
         lum_error("%s: %s; after a failed sync the page cache can no longer be trusted: "
                   "exiting", st->data_dir, err.msg);
         exit(1);
     }
+    storage_note_sync_time(st, t0, storage_now_ms());
 }
 
 int storage_persist(struct storage *st, const struct raft_ready *rd, struct lum_err *err)

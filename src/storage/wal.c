@@ -21,7 +21,7 @@
 #include "sys.h"
 
 #define WAL_DIR        "log"
-#define WAL_SCAN_SLOTS 256u /* slots read per pread during recovery: 1 MiB */
+#define WAL_SCAN_BYTES (1u << 20) /* read per pread during recovery */
 
 struct wal {
     int       dirfd;            /* data_dir, borrowed                                */
@@ -222,7 +222,7 @@ static int wal_recover(struct wal *w, struct lum_err *err)
     int rv = wal_list(w, &firsts, &n, err);
     if (rv != 0)
         return rv;
-    uint8_t *buf = malloc((size_t)WAL_SCAN_SLOTS * RAFT_ENTRY_SIZE);
+    uint8_t *buf = malloc(WAL_SCAN_BYTES);
     if (!buf) {
         lum_errf(err, "recover " WAL_DIR "/: out of memory");
         rv = -LUM_ENOMEM;
@@ -258,7 +258,7 @@ static int wal_recover(struct wal *w, struct lum_err *err)
             }
         }
         struct seg_scan scan;
-        rv = seg_scan(s, prev_term, bad.found, buf, (size_t)WAL_SCAN_SLOTS * RAFT_ENTRY_SIZE,
+        rv = seg_scan(s, prev_term, bad.found, buf, WAL_SCAN_BYTES,
                       &scan, err);
         if (rv != 0)
             goto out;

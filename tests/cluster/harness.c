@@ -645,6 +645,46 @@ void cluster_wait_applied(struct cluster *c, uint32_t i, uint64_t index)
                    (unsigned long long)applied, (unsigned long long)index, CLUSTER_WAIT_MS);
 }
 
+/* Walks the records of a segment: stops at record k, at a zero header or at the end. */
+static uint32_t cluster_seg_walk(const char *path, uint32_t k, uint64_t *off_out)
+{
+    const uint64_t header = 4096;
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+    uint64_t off = header;
+    uint32_t count = 0;
+    for (; count < k; count++) {
+        uint8_t h[32];
+        if (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(h, 1, sizeof h, f) != sizeof h)
+            break;
+        bool zero = true;
+        for (size_t i = 0; i < sizeof h; i++)
+            zero &= h[i] == 0;
+        if (zero)
+            break;
+        uint32_t len = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 |
+                       (uint32_t)h[7] << 24;
+        off += (32u + (uint64_t)len + 7) & ~(uint64_t)7;
+    }
+    fclose(f);
+    *off_out = off;
+    return count;
+}
+
+uint32_t cluster_seg_records(const char *path)
+{
+    uint64_t off;
+    return cluster_seg_walk(path, UINT32_MAX, &off);
+}
+
+uint64_t cluster_seg_record_offset(const char *path, uint32_t k)
+{
+    uint64_t off;
+    uint32_t n = cluster_seg_walk(path, k, &off);
+    cr_assert_eq(n, k, "%s has %u records, not %u", path, n, k);
+    return off;
+}
+
 long cluster_log_size(struct cluster *c, uint32_t i)
 {
     struct stat sb;

@@ -15,7 +15,6 @@
 
 CLUSTER_SUITE(disk);
 
-#define DISK_SEG_HEADER_SIZE 4096u
 
 /* The path of node i's first or last log segment (by name: NNN.seg, NNN = first index). */
 static void disk_segment(struct cluster *c, uint32_t i, bool last, char *path, size_t len)
@@ -71,15 +70,13 @@ Test(disk, a_torn_tail_is_cut_and_the_node_catches_up_from_the_leader)
     disk_fill(c, f, 20);
     cluster_kill_all(c);
 
-    /* cut the last entry in the middle of its slot header: a write the crash interrupted */
+    /* cut the last entry in the middle of its record header: a write the crash interrupted */
     char path[PATH_MAX + 300];
     disk_segment(c, f, true, path, sizeof path);
-    struct stat sb;
-    cr_assert_eq(stat(path, &sb), 0);
-    cr_assert_gt(sb.st_size, DISK_SEG_HEADER_SIZE, "%s holds no entry", path);
-    off_t last_slot = DISK_SEG_HEADER_SIZE +
-                      (sb.st_size - DISK_SEG_HEADER_SIZE - 1) / RAFT_ENTRY_SIZE * RAFT_ENTRY_SIZE;
-    cr_assert_eq(truncate(path, last_slot + 20), 0);
+    uint32_t records = cluster_seg_records(path);
+    cr_assert_gt(records, 0, "%s holds no entry", path);
+    off_t last = (off_t)cluster_seg_record_offset(path, records - 1);
+    cr_assert_eq(truncate(path, last + 20), 0);
 
     long from = cluster_log_size(c, f);
     cluster_start_all(c);
@@ -103,7 +100,7 @@ Test(disk, a_bad_entry_before_good_ones_stops_the_node_saying_where)
     /* the term of the second entry: its crc no longer checks, and good entries follow */
     char path[PATH_MAX + 300];
     disk_segment(c, f, false, path, sizeof path);
-    disk_flip_byte(path, DISK_SEG_HEADER_SIZE + RAFT_ENTRY_SIZE + 8);
+    disk_flip_byte(path, (off_t)cluster_seg_record_offset(path, 1) + 8);
 
     long from = cluster_log_size(c, f);
     cluster_start(c, f);

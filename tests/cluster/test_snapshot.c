@@ -25,8 +25,6 @@ CLUSTER_SUITE(snapshot);
     cr_assert_eq((r)->exit_code, (code), "exit %d, not %d\nstdout: %s\nstderr: %s",          \
                  (r)->exit_code, (code), (r)->out, (r)->err)
 
-#define SNAP_SEG_HEADER_SIZE 4096u
-#define SNAP_SLOT_SIZE       4096u  /* RAFT_ENTRY_SIZE: one slot per entry */
 
 static bool snap_long_tests(void)
 {
@@ -34,8 +32,8 @@ static bool snap_long_tests(void)
     return v && *v && strcmp(v, "0") != 0;
 }
 
-/* What node i's log/ holds on disk: segment files, the entries they can hold (a slot each;
- * the last slot may be short), and the lowest and highest first index among them. */
+/* What node i's log/ holds on disk: segment files, the entries in them, and the lowest and
+ * highest first index among them. */
 struct snap_disk_log {
     uint32_t segments;
     uint64_t entries;
@@ -56,11 +54,7 @@ static void snap_disk_log(struct cluster *c, uint32_t i, struct snap_disk_log *o
             continue;
         char path[PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        struct stat sb;
-        cr_assert_eq(stat(path, &sb), 0, "%s", path);
-        uint64_t size = (uint64_t)sb.st_size;
-        uint64_t body = size > SNAP_SEG_HEADER_SIZE ? size - SNAP_SEG_HEADER_SIZE : 0;
-        out->entries += (body + SNAP_SLOT_SIZE - 1) / SNAP_SLOT_SIZE;
+        out->entries += cluster_seg_records(path);
         uint64_t first = strtoull(de->d_name, NULL, 10);
         if (out->segments == 0 || first < out->first_min)
             out->first_min = first;

@@ -13,8 +13,42 @@
 #include "storage_test.h"
 
 #define HEADER_SIZE 4096u
-#define SLOT(k)     (HEADER_SIZE + (uint64_t)(k) * RAFT_ENTRY_SIZE)
 #define SEG1        "log/00000000000000000001.seg"
+
+/* Bytes an entry's record takes: 32-byte header, payload, zeros to a multiple of 8. */
+static uint64_t rec_size(uint32_t len)
+{
+    return (32u + (uint64_t)len + 7) & ~(uint64_t)7;
+}
+
+/* Offset of record k of the segment at path, found by walking the records before it (as
+ * the format comment in segment.c says, independently of the code). */
+static uint64_t rec_off(const char *path, uint32_t k)
+{
+    uint64_t off = HEADER_SIZE;
+    for (uint32_t i = 0; i < k; i++) {
+        uint8_t h[8];
+        storage_test_read(path, off, h, sizeof h);
+        off += rec_size(lum_get_u32(h + 4));
+    }
+    return off;
+}
+
+/* Size of a segment holding entries first..first+n-1 as storage_test_entry makes them. */
+static uint64_t seg_size(uint64_t first, uint32_t n)
+{
+    uint64_t size = HEADER_SIZE;
+    for (uint64_t i = first; i < first + n; i++)
+        size += rec_size(storage_test_entry_len(i));
+    return size;
+}
+
+static const char *fmt(const char *f, uint64_t v)
+{
+    static char buf[128];
+    snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
 
 static char *dir;
 static int dirfd_;
@@ -120,7 +154,7 @@ static void append_terms(struct wal *w, uint64_t first, uint32_t n,
     free(es);
 }
 
-/* Encodes a slot the way the format comment in segment.c says, independently of it. */
+/* Encodes record k the way the format comment in segment.c says, independently of it. */
 static void write_raw_slot(const char *path, uint64_t k, uint64_t index, uint64_t term,
                            uint32_t len, uint8_t fill)
 {
@@ -131,7 +165,7 @@ static void write_raw_slot(const char *path, uint64_t k, uint64_t index, uint64_
     lum_put_u16(s + 24, 64);
     memset(s + 32, fill, len);
     lum_put_u32(s, lum_crc32c(0, s + 4, 28 + len));
-    storage_test_write(path, SLOT(k), s, 32 + len);
+    storage_test_write(path, rec_off(path, (uint32_t)k), s, 32 + len);
 }
 
 Test(log, opens_empty_and_creates_its_directory)
@@ -172,9 +206,9 @@ Test(log, appends_reads_and_reopens)
     w = open_ok(8192);
     expect_log(w, 1, 109, term_by_tens);
     wal_close(w);
-    /* Only header + len of the last slot is written. */
-    cr_assert_eq(storage_test_file_size(storage_test_path(dir, SEG1)),
-                 SLOT(108) + 32 + storage_test_entry_len(109));
+    /* Records packed back to back, 8-aligned. */
+    cr_assert_eq(storage_test_file_size(storage_test_path(dir, SEG1)), seg_size(1, 109));
+    cr_assert_eq(rec_off(storage_test_path(dir, SEG1), 109), seg_size(1, 109));
 }
 
 Test(log, answers_term_from_memory)
@@ -210,8 +244,7 @@ Test(log, truncates_conflicting_suffix_within_a_segment)
     cr_assert_eq(wal_last_index(w), 17);
     sync_ok(w);
     wal_close(w);
-    cr_assert_eq(storage_test_file_size(storage_test_path(dir, SEG1)),
-                 SLOT(16) + 32 + storage_test_entry_len(17));
+    cr_assert_eq(storage_test_file_size(storage_test_path(dir, SEG1)), seg_size(1, 17));
     w = open_ok(8192);
     uint64_t t;
     for (uint64_t i = 1; i <= 17; i++) {
@@ -271,14 +304,14 @@ Test(log, truncates_conflicting_suffix_across_segment_boundaries)
     wal_close(w);
 }
 
-/* Builds 1..10 (term 1) in a fresh log and returns the offset and used size of slot 9. */
+/* Builds 1..10 (term 1) in a fresh log and returns the offset and used size of record 9. */
 static void build_ten(uint64_t *off_out, uint64_t *used_out)
 {
     struct wal *w = open_ok(8192);
     append_ok(w, 1, 10, 1);
     sync_ok(w);
     wal_close(w);
-    *off_out = SLOT(9);
+    *off_out = rec_off(storage_test_path(dir, SEG1), 9);
     *used_out = 32 + storage_test_entry_len(10);
 }
 
@@ -311,7 +344,7 @@ Test(log, cuts_torn_tail_at_every_offset)
     free(seg);
 }
 
-Test(log, cuts_last_slot_with_a_flipped_byte_as_torn_tail)
+Test(log, cuts_last_record_with_a_flipped_byte_as_torn_tail)
 {
     uint64_t off, used;
     build_ten(&off, &used);
@@ -329,48 +362,52 @@ Test(log, cuts_last_slot_with_a_flipped_byte_as_torn_tail)
     free(seg);
 }
 
-Test(log, cuts_zero_slots_at_tail)
+Test(log, cuts_zeros_at_tail)
 {
     uint64_t off, used;
     build_ten(&off, &used);
     const char *seg = storage_test_path(dir, SEG1);
-    storage_test_truncate(seg, SLOT(13) + 100); /* as if the size outlived the data */
+    storage_test_truncate(seg, seg_size(1, 10) + 3 * 4096 + 100); /* size outlived data */
     struct wal *w = open_ok(8192);
     expect_log(w, 1, 10, term_one);
     wal_close(w);
-    cr_assert_eq(storage_test_file_size(storage_test_path(dir, SEG1)), SLOT(10));
+    cr_assert_eq(storage_test_file_size(storage_test_path(dir, SEG1)), seg_size(1, 10));
 }
 
-Test(log, refuses_bad_slot_followed_by_good_one)
+Test(log, refuses_bad_record_followed_by_good_one)
 {
     uint64_t off, used;
     build_ten(&off, &used);
     char *seg = strdup(storage_test_path(dir, SEG1));
-    storage_test_flip(seg, SLOT(4) + 40); /* entry 5's payload */
+    uint64_t off2 = rec_off(seg, 2), off4 = rec_off(seg, 4), off5 = rec_off(seg, 5);
+    storage_test_flip(seg, off4 + 40); /* entry 5's payload */
     struct lum_err err;
     cr_assert_eq(open_err(8192, &err), -LUM_ECORRUPT);
-    cr_assert(strstr(err.msg, SEG1 " at offset 20480") != NULL, "%s", err.msg);
+    cr_assert(strstr(err.msg, fmt(SEG1 " at offset %" PRIu64 ":", off4)) != NULL, "%s",
+              err.msg);
     cr_assert(strstr(err.msg, "checksum mismatch") != NULL, "%s", err.msg);
-    cr_assert(strstr(err.msg, "offset 24576") != NULL, "%s", err.msg);
-    storage_test_flip(seg, SLOT(4) + 40);
-    /* A never-written (zero) slot before good ones is refused too. */
+    cr_assert(strstr(err.msg, fmt("offset %" PRIu64 ":", off5)) != NULL, "%s", err.msg);
+    storage_test_flip(seg, off4 + 40);
+    /* A never-written (zero) record before good ones is refused too. */
     uint8_t zeros[32] = {0};
-    storage_test_write(seg, SLOT(2), zeros, sizeof zeros);
+    storage_test_write(seg, off2, zeros, sizeof zeros);
     cr_assert_eq(open_err(8192, &err), -LUM_ECORRUPT);
-    cr_assert(strstr(err.msg, "at offset 12288: slot never written") != NULL, "%s", err.msg);
+    cr_assert(strstr(err.msg, fmt("at offset %" PRIu64 ": record never written", off2)) != NULL,
+              "%s", err.msg);
     free(seg);
 }
 
-Test(log, refuses_bad_slot_followed_by_good_one_in_a_later_segment)
+Test(log, refuses_bad_record_followed_by_good_one_in_a_later_segment)
 {
     struct wal *w = open_ok(8);
     append_ok(w, 1, 12, 1);
     wal_close(w);
-    storage_test_flip(storage_test_seg_path(dir, 1), SLOT(7) + 5); /* entry 8's len */
+    uint64_t off7 = rec_off(storage_test_seg_path(dir, 1), 7);
+    storage_test_flip(storage_test_seg_path(dir, 1), off7 + 5); /* entry 8's len */
     struct lum_err err;
     cr_assert_eq(open_err(8, &err), -LUM_ECORRUPT);
-    cr_assert(strstr(err.msg, "log/00000000000000000001.seg at offset 32768") != NULL, "%s",
-              err.msg);
+    cr_assert(strstr(err.msg, fmt("log/00000000000000000001.seg at offset %" PRIu64 ":", off7))
+              != NULL, "%s", err.msg);
     cr_assert(strstr(err.msg, "log/00000000000000000009.seg offset 4096") != NULL, "%s",
               err.msg);
 }
@@ -381,7 +418,7 @@ Test(log, cuts_torn_end_of_full_segment_when_the_next_is_empty)
     append_ok(w, 1, 12, 1);
     wal_close(w);
     storage_test_truncate(storage_test_seg_path(dir, 9), HEADER_SIZE + 10);
-    storage_test_flip(storage_test_seg_path(dir, 1), SLOT(7) + 33);
+    storage_test_flip(storage_test_seg_path(dir, 1), rec_off(storage_test_seg_path(dir, 1), 7) + 33);
     w = open_ok(8);
     expect_log(w, 1, 7, term_one);
     cr_assert_not(storage_test_file_exists(storage_test_seg_path(dir, 9)));
@@ -445,7 +482,7 @@ Test(log, refuses_bad_segment_headers)
     storage_test_write(seg, 0, h, sizeof h);
     cr_assert_eq(open_err(8192, &err), -LUM_EVERSION);
     cr_assert(strstr(err.msg, "version 7") != NULL, "%s", err.msg);
-    lum_put_u32(h + 8, 1);
+    lum_put_u32(h + 8, 2); /* the current version */
     lum_put_u64(h + 16, 2);
     lum_put_u32(h + 24, lum_crc32c(0, h, 24));
     storage_test_write(seg, 0, h, sizeof h);
@@ -464,7 +501,7 @@ Test(log, refuses_index_discontinuity_and_decreasing_terms)
     wal_close(w);
     char *seg = strdup(storage_test_path(dir, SEG1));
     struct lum_err err;
-    write_raw_slot(seg, 9, 10, 5, 3, 0xAB); /* a valid slot, as the format says */
+    write_raw_slot(seg, 9, 10, 5, 3, 0xAB); /* a valid record, as the format says */
     struct wal *ok = open_ok(8192);
     cr_assert_eq(wal_last_index(ok), 10);
     wal_close(ok);
@@ -474,7 +511,8 @@ Test(log, refuses_index_discontinuity_and_decreasing_terms)
     write_raw_slot(seg, 9, 10, 4, 3, 0xAB);
     cr_assert_eq(open_err(8192, &err), -LUM_ECORRUPT);
     cr_assert(strstr(err.msg, "terms never decrease") != NULL, "%s", err.msg);
-    cr_assert(strstr(err.msg, SEG1 " at offset 40960") != NULL, "%s", err.msg);
+    cr_assert(strstr(err.msg, fmt(SEG1 " at offset %" PRIu64 ":", rec_off(seg, 9))) != NULL,
+              "%s", err.msg);
     write_raw_slot(seg, 9, 10, 0, 3, 0xAB);
     cr_assert_eq(open_err(8192, &err), -LUM_ECORRUPT);
     free(seg);
@@ -631,7 +669,7 @@ Test(log, survives_enospc_and_appends_after_space_returns)
     append_ok(w, 1, 10, 1);
     const char *seg = storage_test_path(dir, SEG1);
     uint64_t size_before = storage_test_file_size(seg);
-    space_left = 3 * RAFT_ENTRY_SIZE + 100;
+    space_left = 3 * rec_size(storage_test_entry_len(11)) + 100;
     struct raft_entry *es = storage_test_entries(11, 10, 2);
     struct lum_err err = {{0}};
     cr_assert_eq(wal_append(w, es, 10, &err), -LUM_ENOSPC);
@@ -659,7 +697,7 @@ Test(log, rolls_back_an_append_that_fails_creating_a_segment)
     append_ok(w, 1, 6, 1);
     uint64_t size_before = storage_test_file_size(storage_test_seg_path(dir, 1));
     /* Room for entries 7 and 8, then the new segment's header does not fit. */
-    space_left = 2 * RAFT_ENTRY_SIZE;
+    space_left = (int64_t)(rec_size(storage_test_entry_len(7)) + rec_size(storage_test_entry_len(8)));
     struct raft_entry *es = storage_test_entries(7, 6, 1);
     struct lum_err err = {{0}};
     cr_assert_eq(wal_append(w, es, 6, &err), -LUM_ENOSPC);
@@ -667,7 +705,7 @@ Test(log, rolls_back_an_append_that_fails_creating_a_segment)
     cr_assert_eq(wal_last_index(w), 6);
     cr_assert_not(storage_test_file_exists(storage_test_seg_path(dir, 9)));
     cr_assert_eq(storage_test_count_files(storage_test_path(dir, "log")), 1);
-    cr_assert_leq(storage_test_file_size(storage_test_seg_path(dir, 1)), SLOT(6));
+    cr_assert_leq(storage_test_file_size(storage_test_seg_path(dir, 1)), seg_size(1, 8));
     cr_assert_geq(storage_test_file_size(storage_test_seg_path(dir, 1)), size_before);
     space_left = -1;
     cr_assert_eq(wal_append(w, es, 6, &err), 0, "%s", err.msg);
