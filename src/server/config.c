@@ -194,11 +194,11 @@ static void config_defaults(struct server_config *c)
     c->heartbeat_ticks = 2;
     c->max_inflight = 64;
     c->max_batch = 64;
-    c->log_window = 4096;
+    c->log_window = 1024;
     c->segment_entries = 8192;
     c->max_clients = 4096;
     c->max_pending = 65536;
-    c->snapshot_entries = 10000;
+    c->snapshot_entries = 100000;
     c->snapshot_margin = 1000;
     c->catchup_entries = 64;
     c->log_level = LUM_LOG_INFO;

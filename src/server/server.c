@@ -272,6 +272,12 @@ static void server_on_timer(struct loop_watch *w, uint32_t events)
     for (uint64_t i = 0; i < n; i++)
         raft_tick(s->raft);
     peers_maintain(s);
+    /* one compacted segment file per tick: deleting them all at once stalls the loop */
+    struct lum_err err;
+    bool failed;
+    wal_trim_step(storage_wal(s->storage), &err, &failed);
+    if (failed)
+        lum_warn("log compaction: %s", err.msg);
     uint64_t now = clock_mono_ms();
     if (s->stopping) {
         struct raft_status st;

@@ -36,6 +36,8 @@ struct wal {
     uint64_t  first_index;      /* first entry held                                  */
     uint64_t  last_index;       /* last entry held; first_index - 1 when empty       */
     struct seg_scratch scratch; /* iovecs and slot headers for appends               */
+    struct seg *doomed;         /* compacted away, files not deleted yet (trim_step) */
+    uint32_t  doomed_count, doomed_cap;
 };
 
 uint64_t wal_first_index(const struct wal *w) { return w->first_index; }
@@ -544,23 +546,50 @@ int wal_compact(struct wal *w, uint64_t upto, struct lum_err *err)
     uint32_t k = 0;
     while (k + 1 < w->segs_count && w->segs[k].first_index + w->segs[k].count - 1 <= upto)
         k++;
-    int rv = 0;
-    for (uint32_t i = 0; i < k; i++) {
-        /* the entries are no longer needed: a file that fails to unlink is only space */
-        int e = seg_remove(w->logfd, &w->segs[i], err);
-        rv = rv ? rv : e;
-    }
     if (k == 0)
         return 0;
+    if (w->doomed_count + k > w->doomed_cap) {
+        uint32_t cap = (w->doomed_count + k) * 2;
+        struct seg *d = realloc(w->doomed, cap * sizeof *d);
+        if (!d) { /* delete them now, stalling, rather than not at all */
+            for (uint32_t i = 0; i < k; i++)
+                seg_remove(w->logfd, &w->segs[i], err);
+            goto dropped;
+        }
+        w->doomed = d;
+        w->doomed_cap = cap;
+    }
+    memcpy(w->doomed + w->doomed_count, w->segs, k * sizeof *w->segs);
+    w->doomed_count += k;
+dropped:
     memmove(w->segs, w->segs + k, (w->segs_count - k) * sizeof *w->segs);
     w->segs_count -= k;
     w->dirty_from = w->dirty_from > k ? w->dirty_from - k : 0;
     w->first_index = w->segs[0].first_index;
-    return rv; /* no directory fsync: segments reappearing after a crash harm nothing */
+    return 0; /* no directory fsync: segments reappearing after a crash harm nothing */
+}
+
+bool wal_trim_step(struct wal *w, struct lum_err *err, bool *failed_out)
+{
+    *failed_out = false;
+    if (w->doomed_count == 0)
+        return false;
+    /* oldest first: a crash midway leaves a log that is still contiguous */
+    *failed_out = seg_remove(w->logfd, &w->doomed[0], err) != 0;
+    memmove(w->doomed, w->doomed + 1, --w->doomed_count * sizeof *w->doomed);
+    return w->doomed_count > 0;
 }
 
 int wal_reset(struct wal *w, uint64_t index, struct lum_err *err)
 {
+    /* compacted files first: left behind, they would sit before a gap in the new log */
+    bool failed = false;
+    while (!failed && wal_trim_step(w, err, &failed))
+        ;
+    if (failed) {
+        w->broken = true;
+        return -LUM_EIO;
+    }
     while (w->segs_count > 0) {
         int rv = seg_remove(w->logfd, &w->segs[w->segs_count - 1], err);
         w->segs_count--;
@@ -586,6 +615,11 @@ void wal_close(struct wal *w)
         return;
     for (uint32_t i = 0; i < w->segs_count; i++)
         seg_close(&w->segs[i]);
+    for (uint32_t i = 0; i < w->doomed_count; i++) {
+        struct lum_err err;
+        seg_remove(w->logfd, &w->doomed[i], &err);
+    }
+    free(w->doomed);
     free(w->segs);
     if (w->logfd >= 0)
         close(w->logfd);

@@ -98,7 +98,7 @@ Test(config, a_minimal_config_gets_every_default)
     cr_assert_eq(cfg.heartbeat_ticks, 2);
     cr_assert_eq(cfg.max_inflight, 64);
     cr_assert_eq(cfg.max_batch, 64);
-    cr_assert_eq(cfg.log_window, 4096);
+    cr_assert_eq(cfg.log_window, 1024);
     cr_assert_eq(cfg.segment_entries, 8192);
     cr_assert_eq(cfg.max_clients, 4096);
     cr_assert_eq(cfg.max_pending, 65536);

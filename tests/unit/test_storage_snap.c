@@ -556,6 +556,22 @@ Test(snap, a_received_snapshot_with_a_damaged_byte_does_not_install)
 
 /* ---- log compaction and reset ---------------------------------------------------------------- */
 
+/* Deletes every file wal_compact left behind; returns how many. */
+static uint32_t trim_all(struct wal *w)
+{
+    uint32_t n = 0;
+    struct lum_err err = {{0}};
+    bool failed = false, more = true;
+    while (more) {
+        int before = storage_test_count_files(storage_test_path(dir, "log"));
+        more = wal_trim_step(w, &err, &failed);
+        cr_assert_not(failed, "%s", err.msg);
+        if (storage_test_count_files(storage_test_path(dir, "log")) < before)
+            n++;
+    }
+    return n;
+}
+
 Test(snap, wal_compact_deletes_exactly_the_segments_wholly_at_or_below_upto)
 {
     /* segments of 16: [1..16] [17..32] [33..48] [49..64] [65..80] [81..96] [97..100] */
@@ -565,6 +581,15 @@ Test(snap, wal_compact_deletes_exactly_the_segments_wholly_at_or_below_upto)
     cr_assert_eq(wal_compact(w, 40, &err), 0, "%s", err.msg);
     cr_assert_eq(wal_first_index(w), 33);
     cr_assert_eq(wal_last_index(w), 100);
+    /* the files go one per trim step, oldest first, not in the caller's turn */
+    cr_assert_eq(storage_test_count_files(storage_test_path(dir, "log")), 7);
+    bool failed;
+    cr_assert(wal_trim_step(w, &err, &failed), "one more to delete");
+    cr_assert_not(failed);
+    cr_assert_not(storage_test_file_exists(storage_test_seg_path(dir, 1)));
+    cr_assert(storage_test_file_exists(storage_test_seg_path(dir, 17)));
+    cr_assert_not(wal_trim_step(w, &err, &failed), "nothing left to delete");
+    cr_assert_not(wal_trim_step(w, &err, &failed));
     cr_assert_not(storage_test_file_exists(storage_test_seg_path(dir, 1)));
     cr_assert_not(storage_test_file_exists(storage_test_seg_path(dir, 17)));
     cr_assert(storage_test_file_exists(storage_test_seg_path(dir, 33)),
@@ -590,6 +615,7 @@ Test(snap, wal_compact_deletes_exactly_the_segments_wholly_at_or_below_upto)
     /* exactly at a segment's end: that segment goes too */
     cr_assert_eq(wal_compact(w, 48, &err), 0, "%s", err.msg);
     cr_assert_eq(wal_first_index(w), 49);
+    cr_assert_eq(trim_all(w), 1);
     cr_assert_not(storage_test_file_exists(storage_test_seg_path(dir, 33)));
     /* below what is left: nothing happens */
     cr_assert_eq(wal_compact(w, 10, &err), 0);
@@ -616,6 +642,7 @@ Test(snap, wal_compact_never_deletes_the_last_segment)
     cr_assert_eq(wal_compact(w, 1000, &err), 0, "%s", err.msg);
     cr_assert_eq(wal_first_index(w), 33);
     cr_assert_eq(wal_last_index(w), 40);
+    cr_assert_eq(trim_all(w), 2);
     cr_assert_eq(storage_test_count_files(storage_test_path(dir, "log")), 1);
 
     /* a full last segment is kept too, and appends go on after it */
@@ -631,6 +658,49 @@ Test(snap, wal_compact_never_deletes_the_last_segment)
     w = wal_open_ok(16);
     cr_assert_eq(wal_first_index(w), 49);
     cr_assert_eq(wal_last_index(w), 51);
+    wal_close(w);
+}
+
+/* A crash before the trim: the files left are an older part of the log, contiguous with
+ * the rest, and only lengthen it. */
+Test(snap, files_compacted_but_not_yet_deleted_reopen_as_a_longer_log)
+{
+    struct wal *w = wal_open_ok(16);
+    wal_append_ok(w, 1, 50, 1); /* [1..16] [17..32] [33..48] [49..50] */
+    struct lum_err err = {{0}};
+    cr_assert_eq(wal_compact(w, 40, &err), 0, "%s", err.msg);
+    bool failed;
+    cr_assert(wal_trim_step(w, &err, &failed)); /* [1..16] goes, [17..32] is left */
+    /* the crash: wal_close deletes what is left, so bring the file back as it was */
+    char *saved = strdup(storage_test_path(dir, "saved17"));
+    storage_test_copy(storage_test_seg_path(dir, 17), saved);
+    wal_close(w);
+    cr_assert_not(storage_test_file_exists(storage_test_seg_path(dir, 17)));
+    storage_test_copy(saved, storage_test_seg_path(dir, 17));
+    unlink(saved);
+    free(saved);
+    w = wal_open_ok(16);
+    cr_assert_eq(wal_first_index(w), 17);
+    cr_assert_eq(wal_last_index(w), 50);
+    wal_expect_entry(w, 17, 1);
+    wal_close(w);
+}
+
+/* A reset deletes what compaction left too: older files before the new log's gap would
+ * look like a torn log at the next start. */
+Test(snap, wal_reset_deletes_compacted_files_not_yet_trimmed)
+{
+    struct wal *w = wal_open_ok(16);
+    wal_append_ok(w, 1, 50, 1);
+    struct lum_err err = {{0}};
+    cr_assert_eq(wal_compact(w, 40, &err), 0, "%s", err.msg);
+    cr_assert_eq(wal_reset(w, 300, &err), 0, "%s", err.msg);
+    cr_assert_eq(storage_test_count_files(storage_test_path(dir, "log")), 0);
+    wal_append_ok(w, 301, 3, 2);
+    wal_close(w);
+    w = wal_open_ok(16);
+    cr_assert_eq(wal_first_index(w), 301);
+    cr_assert_eq(wal_last_index(w), 303);
     wal_close(w);
 }
 
