@@ -64,7 +64,18 @@ keys() {
         printf "loaded %d keys in %.1f s; VmRSS per node before %s kB, after %s kB; per key:", n, t1 - t0, a, b
         for (i = 1; i in x; i++) printf " %.0f", (y[i] - x[i]) * 1024 / n
         printf " bytes\n" }'
-    echo "data dir per node: $(du -sh "$dir/node1" | cut -f1) (log segments; this server has no snapshots yet)"
+    echo "data dir per node: $(du -sh "$dir/node1" | cut -f1) (log segments and snapshots)"
+    # a snapshot of the whole store on demand: how long the loop stalls (fork) and how long
+    # the child takes, from the leader's log lines
+    local lid from
+    lid=$(leader_id "$CLUSTER")
+    from=$(wc -c < "$dir/node$lid.log")
+    t0=$(date +%s.%N)
+    "$BIN/raftctl" --cluster "$CLUSTER" --timeout 60000 snapshot
+    t1=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" -v n="$BIG" 'BEGIN { printf "raftctl snapshot with %s keys: %.2f s\n", n, b - a }'
+    tail -c +"$((from + 1))" "$dir/node$lid.log" | grep -E 'snapshot at index' || true
+    echo "snapshot file: $(ls -l "$dir/node$lid/snap" | tail -n +2 | awk '{print $5, $9}' | tail -n 1)"
     local c
     for c in $SCALE_CLIENTS; do
         echo "puts over $BIG keys, $c clients: $("$BIN/raftbench" --cluster "$CLUSTER" --clients "$c" --keys "$BIG" --duration "$DURATION" --quiet)"
