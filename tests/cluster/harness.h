@@ -129,7 +129,8 @@ void cluster_dump_logs(struct cluster *c);
 const char *cluster_write_file(struct cluster *c, const char *name, const char *text);
 /* The records of the log segment at path (format in src/storage/segment.c, read here
  * independently): how many there are, walking from the header while a record header is
- * not all zeros, and the byte offset of record k (k == count: where the next would go). */
+ * not all zeros, and the byte offset of record k (k == count: where the next would go). A
+ * file deleted meanwhile (compaction) has no records. */
 uint32_t cluster_seg_records(const char *path);
 uint64_t cluster_seg_record_offset(const char *path, uint32_t k);
 /* A free loopback port: bound to 127.0.0.1:0, read, closed. */
