@@ -533,6 +533,20 @@ int harness_node_step(struct harness_node *n, const struct raft_msg *m)
     return raft_step(n->r, m);
 }
 
+void harness_node_step_ok(struct harness_node *n, struct raft_msg m)
+{
+    int rv = harness_node_step(n, &m);
+    cr_assert_eq(rv, 0, "raft_step(%s) = %d", raft_msg_type_name(m.type), rv);
+}
+
+uint64_t harness_node_match(const struct harness_node *leader, uint64_t id)
+{
+    uint64_t match = 0;
+    cr_assert_eq(raft_match_index(leader->r, id, &match), 0, "no progress for %llu",
+                 (unsigned long long)id);
+    return match;
+}
+
 void harness_node_tick(struct harness_node *n, uint32_t ticks)
 {
     for (uint32_t i = 0; i < ticks; i++)

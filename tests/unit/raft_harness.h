@@ -138,6 +138,10 @@ uint32_t harness_node_drain(struct harness_node *n);
 /* Forgets the collected messages and reads (keeps the applied entries). */
 void harness_node_clear(struct harness_node *n);
 int  harness_node_step(struct harness_node *n, const struct raft_msg *m);
+/* harness_node_step, asserting it returned 0. */
+void harness_node_step_ok(struct harness_node *n, struct raft_msg m);
+/* The leader's match index for id (asserting it has progress for id). */
+uint64_t harness_node_match(const struct harness_node *leader, uint64_t id);
 void harness_node_tick(struct harness_node *n, uint32_t ticks);
 struct raft_status harness_node_status(const struct harness_node *n);
 /* Proposes an application entry whose payload is the 8 bytes of value. */

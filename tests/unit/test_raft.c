@@ -30,17 +30,11 @@ static void follower(struct harness_node *n, const uint64_t *terms, uint32_t cou
     harness_node_start(n);
 }
 
-static void step_ok(struct harness_node *n, struct raft_msg m)
-{
-    int rv = harness_node_step(n, &m);
-    cr_assert_eq(rv, 0, "raft_step(%s) = %d", raft_msg_type_name(m.type), rv);
-}
-
 /* Steps m, drains, and returns the one message of type `type` it answered with. */
 static const struct raft_msg *answer(struct harness_node *n, struct raft_msg m, uint8_t type)
 {
     harness_node_clear(n);
-    step_ok(n, m);
+    harness_node_step_ok(n, m);
     harness_node_drain(n);
     cr_assert_eq(harness_node_count(n, type, m.from), 1, "expected one %s to %llu",
                  raft_msg_type_name(type), (unsigned long long)m.from);
@@ -226,7 +220,7 @@ Test(raft_append, truncates_a_conflicting_suffix_and_the_batch_starts_at_the_con
     follower(&n, (uint64_t[]){1, 1, 2, 2}, 4, 2);
     struct raft_entry e;
     harness_entry_set(&e, 3, 3);
-    step_ok(&n, harness_append(2, 1, 3, 2, 1, 0, &e, 1));
+    harness_node_step_ok(&n, harness_append(2, 1, 3, 2, 1, 0, &e, 1));
 
     struct raft_ready rd;
     cr_assert(raft_ready(n.r, &rd));
@@ -269,7 +263,7 @@ Test(raft_append, never_truncates_committed_entries)
 {
     struct harness_node n;
     follower(&n, (uint64_t[]){1, 1, 1}, 3, 1);
-    step_ok(&n, harness_append(2, 1, 1, 3, 1, 3, NULL, 0));
+    harness_node_step_ok(&n, harness_append(2, 1, 1, 3, 1, 3, NULL, 0));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 3);
 
@@ -279,7 +273,7 @@ Test(raft_append, never_truncates_committed_entries)
     harness_entry_set(&e[0], 2, 2);
     harness_entry_set(&e[1], 3, 2);
     harness_entry_set(&e[2], 4, 2);
-    step_ok(&n, harness_append(3, 1, 2, 1, 1, 0, e, 3));
+    harness_node_step_ok(&n, harness_append(3, 1, 2, 1, 1, 0, e, 3));
     harness_node_drain(&n);
     cr_assert_eq(log_term(&n, 2), 1);
     cr_assert_eq(log_term(&n, 3), 1);
@@ -330,7 +324,7 @@ Test(raft_term, leader_steps_down_on_a_response_with_a_higher_term)
     struct harness_node n;
     follower(&n, NULL, 0, 1);
     harness_node_make_leader(&n, 2);
-    step_ok(&n, harness_append_resp(3, 1, 7, false, 0, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(3, 1, 7, false, 0, 0, 0));
     struct raft_status st = status(&n);
     cr_assert_eq(st.role, RAFT_FOLLOWER);
     cr_assert_eq(st.term, 7);
@@ -390,7 +384,7 @@ Test(raft_term, candidate_steps_down_on_a_response_with_a_higher_term)
 {
     struct harness_node n;
     candidate(&n);
-    step_ok(&n, harness_vote_resp(2, 1, 7, false, false));
+    harness_node_step_ok(&n, harness_vote_resp(2, 1, 7, false, false));
     cr_assert_eq(status(&n).role, RAFT_FOLLOWER);
     cr_assert_eq(status(&n).term, 7);
     cr_assert_eq(status(&n).voted_for, 0);
@@ -445,14 +439,14 @@ Test(raft_commit, leader_does_not_commit_an_older_term_entry_by_counting_replica
     cr_assert_eq(status(&n).term, 3);
     cr_assert_eq(status(&n).last_index, 3);
 
-    step_ok(&n, harness_append_resp(2, 1, 3, true, 2, 0, 0));
-    step_ok(&n, harness_append_resp(3, 1, 3, true, 2, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(2, 1, 3, true, 2, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(3, 1, 3, true, 2, 0, 0));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 0,
                  "entry 2 (term 2) is on every server but must not commit by counting");
     cr_assert_eq(n.applied_count, 0);
 
-    step_ok(&n, harness_append_resp(2, 1, 3, true, 3, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(2, 1, 3, true, 3, 0, 0));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 3, "committing entry 3 (term 3) commits entry 2");
     cr_assert_eq(n.applied_count, 3);
@@ -466,7 +460,7 @@ Test(raft_persist, vote_grant_is_in_msgs_with_the_vote_in_the_same_batch)
 {
     struct harness_node n;
     follower(&n, NULL, 0, 1);
-    step_ok(&n, harness_vote(2, 1, 3, false, 0, 0));
+    harness_node_step_ok(&n, harness_vote(2, 1, 3, false, 0, 0));
     struct raft_ready rd;
     cr_assert(raft_ready(n.r, &rd));
     cr_assert(rd.hard_state_changed);
@@ -510,8 +504,8 @@ Test(raft_persist, leader_appends_go_in_msgs_until_its_term_is_durable_then_in_m
     for (uint32_t i = 0; i < 2 * n.cfg.election_ticks && status(&n).role == RAFT_FOLLOWER; i++)
         harness_node_tick(&n, 1);
     harness_node_drain(&n);
-    step_ok(&n, harness_vote_resp(2, 1, 2, true, true));
-    step_ok(&n, harness_vote_resp(2, 1, 2, false, true)); /* leader before term 2 is durable */
+    harness_node_step_ok(&n, harness_vote_resp(2, 1, 2, true, true));
+    harness_node_step_ok(&n, harness_vote_resp(2, 1, 2, false, true)); /* leader before term 2 is durable */
     cr_assert_eq(status(&n).role, RAFT_LEADER);
 
     struct raft_ready rd;
@@ -527,7 +521,7 @@ Test(raft_persist, leader_appends_go_in_msgs_until_its_term_is_durable_then_in_m
     harness_node_handle(&n, &rd);
     harness_node_drain(&n);
 
-    step_ok(&n, harness_append_resp(2, 1, 2, true, 1, 0, 0)); /* 2 now replicates */
+    harness_node_step_ok(&n, harness_append_resp(2, 1, 2, true, 1, 0, 0)); /* 2 now replicates */
     harness_node_drain(&n);
     harness_node_clear(&n);
     uint64_t index;
@@ -583,14 +577,14 @@ Test(raft_persist, leader_counts_itself_only_after_the_batch_with_the_entry_is_a
     struct harness_node n;
     follower(&n, NULL, 0, 1);
     harness_node_make_leader(&n, 2);
-    step_ok(&n, harness_append_resp(2, 1, 2, true, 1, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(2, 1, 2, true, 1, 0, 0));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 1);
 
     uint64_t index;
     cr_assert_eq(harness_node_propose(&n, 9, &index), 0);
     /* server 2 acknowledges at once; with our copy not yet durable that is 1 of 3 */
-    step_ok(&n, harness_append_resp(2, 1, 2, true, index, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(2, 1, 2, true, index, 0, 0));
     cr_assert_eq(status(&n).commit_index, 1);
     struct raft_ready rd;
     cr_assert(raft_ready(n.r, &rd));
@@ -684,7 +678,7 @@ Test(raft_prevote, precandidate_with_a_majority_campaigns_for_real)
         harness_node_tick(&n, 1);
     harness_node_drain(&n);
     harness_node_clear(&n);
-    step_ok(&n, harness_vote_resp(3, 1, 4, true, true));
+    harness_node_step_ok(&n, harness_vote_resp(3, 1, 4, true, true));
     cr_assert_eq(status(&n).role, RAFT_CANDIDATE);
     cr_assert_eq(status(&n).term, 4);
     harness_node_drain(&n);
@@ -701,8 +695,8 @@ Test(raft_prevote, follower_with_a_live_leader_ignores_higher_term_prevote_and_v
     cr_assert_eq(status(&n).leader_id, 2);
 
     harness_node_clear(&n);
-    step_ok(&n, harness_vote(3, 1, 3, true, 5, 2));
-    step_ok(&n, harness_vote(3, 1, 3, false, 5, 2));
+    harness_node_step_ok(&n, harness_vote(3, 1, 3, true, 5, 2));
+    harness_node_step_ok(&n, harness_vote(3, 1, 3, false, 5, 2));
     harness_node_drain(&n);
     cr_assert_eq(n.out_count, 0, "answered a disruptive server");
     struct raft_status st = status(&n);
@@ -729,7 +723,7 @@ Test(raft_prevote, without_check_quorum_a_live_leader_does_not_stop_a_higher_ter
     answer(&n, harness_heartbeat(2, 1, 2, 0, 0), RAFT_MSG_HEARTBEAT_RESP);
 
     harness_node_clear(&n);
-    step_ok(&n, harness_vote(3, 1, 3, true, 5, 2));
+    harness_node_step_ok(&n, harness_vote(3, 1, 3, true, 5, 2));
     harness_node_drain(&n);
     cr_assert_eq(n.out_count, 0, "a pre-vote is still refused while the leader lives");
     const struct raft_msg *r = answer(&n, harness_vote(3, 1, 3, false, 5, 2),
@@ -910,7 +904,7 @@ static void leader_with_replicating_peer(struct harness_node *n, uint32_t max_in
     n->cfg.max_batch = max_batch;
     harness_node_start(n);
     harness_node_make_leader(n, 2);
-    step_ok(n, harness_append_resp(2, 1, 2, true, 1, 0, 0));
+    harness_node_step_ok(n, harness_append_resp(2, 1, 2, true, 1, 0, 0));
     harness_node_drain(n);
     cr_assert_eq(status(n).commit_index, 1);
     harness_node_clear(n);
@@ -937,7 +931,7 @@ Test(raft_replication, pipelines_up_to_max_inflight_appends_of_max_batch_entries
     harness_node_drain(&n);
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_APPEND, 2), 0, "no acks, no more appends");
 
-    step_ok(&n, harness_append_resp(2, 1, 2, true, 3, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(2, 1, 2, true, 3, 0, 0));
     harness_node_drain(&n);
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_APPEND, 2), 1, "one ack frees one slot");
     const struct harness_msg *a = harness_node_msg(&n, RAFT_MSG_APPEND, 2, 0);
@@ -962,7 +956,7 @@ Test(raft_replication, probing_follower_gets_one_append_until_it_answers)
 
     /* a refusal answers the probe: exactly one new probe, further back */
     harness_node_clear(&n);
-    step_ok(&n, harness_append_resp(3, 1, 2, false, 3, 1, 1));
+    harness_node_step_ok(&n, harness_append_resp(3, 1, 2, false, 3, 1, 1));
     harness_node_drain(&n);
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_APPEND, 3), 1);
     const struct harness_msg *a = harness_node_msg(&n, RAFT_MSG_APPEND, 3, 0);
@@ -972,14 +966,14 @@ Test(raft_replication, probing_follower_gets_one_append_until_it_answers)
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_APPEND, 3), 0);
 
     /* a heartbeat answer says it is alive: the probe may have been lost, send it again */
-    step_ok(&n, harness_heartbeat_resp(3, 1, 2, 0));
+    harness_node_step_ok(&n, harness_heartbeat_resp(3, 1, 2, 0));
     harness_node_drain(&n);
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_APPEND, 3), 1);
     cr_assert_eq(harness_node_msg(&n, RAFT_MSG_APPEND, 3, 0)->m.append.prev_log_index, 1);
 
     /* success: it replicates, and the rest is pipelined */
     harness_node_clear(&n);
-    step_ok(&n, harness_append_resp(3, 1, 2, true, 3, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(3, 1, 2, true, 3, 0, 0));
     harness_node_drain(&n);
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_APPEND, 3), 1);
     a = harness_node_msg(&n, RAFT_MSG_APPEND, 3, 0);
@@ -999,14 +993,14 @@ Test(raft_replication, a_follower_that_lost_acknowledged_entries_is_repaired)
     for (uint64_t v = 1; v <= 3; v++)
         cr_assert_eq(harness_node_propose(&n, v, NULL), 0); /* 5..7 */
     harness_node_drain(&n);
-    step_ok(&n, harness_append_resp(3, 1, 2, true, 7, 0, 0)); /* match 7, replicating */
+    harness_node_step_ok(&n, harness_append_resp(3, 1, 2, true, 7, 0, 0)); /* match 7, replicating */
     harness_node_drain(&n);
     cr_assert_eq(harness_node_propose(&n, 4, NULL), 0); /* 8 */
     harness_node_drain(&n);
     harness_node_clear(&n);
 
     /* it refuses the append after 7: its log now ends at 5 */
-    step_ok(&n, harness_append_resp(3, 1, 2, false, 7, 5, 2));
+    harness_node_step_ok(&n, harness_append_resp(3, 1, 2, false, 7, 5, 2));
     harness_node_drain(&n);
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_APPEND, 3), 1, "one probe");
     cr_assert_eq(harness_node_msg(&n, RAFT_MSG_APPEND, 3, 0)->m.append.prev_log_index, 5);
@@ -1014,7 +1008,7 @@ Test(raft_replication, a_follower_that_lost_acknowledged_entries_is_repaired)
     harness_node_drain(&n);
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_APPEND, 3), 0, "no busy loop");
 
-    step_ok(&n, harness_append_resp(3, 1, 2, true, 8, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(3, 1, 2, true, 8, 0, 0));
     harness_node_drain(&n);
     cr_assert_eq(harness_node_status(&n).commit_index, 8);
     harness_node_free(&n);
@@ -1028,8 +1022,8 @@ Test(raft_replication, heartbeats_carry_the_commit_index_capped_by_each_match)
     cr_assert_eq(harness_node_propose(&n, 1, NULL), 0);
     cr_assert_eq(harness_node_propose(&n, 2, NULL), 0);
     harness_node_drain(&n);
-    step_ok(&n, harness_append_resp(2, 1, 2, true, 2, 0, 0));
-    step_ok(&n, harness_append_resp(3, 1, 2, true, 3, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(2, 1, 2, true, 2, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(3, 1, 2, true, 3, 0, 0));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 3);
 
@@ -1274,8 +1268,8 @@ Test(raft_append, a_follower_with_a_full_window_accepts_only_a_prefix)
         harness_entry_set(&e[i], i + 1, 1);
     answer(&n, harness_append(2, 1, 1, 0, 0, 0, e, 3), RAFT_MSG_APPEND_RESP);
     harness_node_clear(&n);
-    step_ok(&n, harness_append(2, 1, 1, 3, 1, 0, &e[3], 4)); /* fills the window */
-    step_ok(&n, harness_append(2, 1, 1, 7, 1, 0, &e[7], 2)); /* before any fsync */
+    harness_node_step_ok(&n, harness_append(2, 1, 1, 3, 1, 0, &e[3], 4)); /* fills the window */
+    harness_node_step_ok(&n, harness_append(2, 1, 1, 7, 1, 0, &e[7], 2)); /* before any fsync */
     cr_assert_eq(status(&n).last_index, 7, "evicted an undurable entry");
     harness_node_drain(&n);
     cr_assert_eq(n.store.last_index, 7);
@@ -1306,7 +1300,7 @@ Test(raft_persist, an_acknowledgement_leaves_only_with_the_entries_it_covers)
         harness_entry_set(&e[i], i + 1, 1);
     answer(&n, harness_append(2, 1, 1, 0, 0, 0, e, 2), RAFT_MSG_APPEND_RESP);
     harness_node_clear(&n);
-    step_ok(&n, harness_append(2, 1, 1, 2, 1, 0, &e[2], 3)); /* entries 3..5: slots 3, 0, 1 */
+    harness_node_step_ok(&n, harness_append(2, 1, 1, 2, 1, 0, &e[2], 3)); /* entries 3..5: slots 3, 0, 1 */
 
     struct raft_ready rd;
     cr_assert(raft_ready(n.r, &rd));
@@ -1367,18 +1361,18 @@ Test(raft_apply, committed_entries_older_than_the_window_are_read_from_the_store
     harness_node_start(&n);
     struct raft_entry e[2];
     harness_entry_set(&e[0], 1, 1);
-    step_ok(&n, harness_append(2, 1, 1, 0, 0, 0, e, 1));
+    harness_node_step_ok(&n, harness_append(2, 1, 1, 0, 0, 0, e, 1));
     harness_node_drain(&n);
     for (uint64_t i = 2; i <= 10; i += 2) {
         harness_entry_set(&e[0], i, 1);
         harness_entry_set(&e[1], i + 1, 1);
-        step_ok(&n, harness_append(2, 1, 1, i - 1, 1, 0, e, 2));
+        harness_node_step_ok(&n, harness_append(2, 1, 1, i - 1, 1, 0, e, 2));
         harness_node_drain(&n);
     }
     cr_assert_eq(n.store.entry_reads, 0);
     cr_assert_eq(n.applied_count, 0);
     uint32_t batches = n.batches;
-    step_ok(&n, harness_heartbeat(2, 1, 1, 11, 0));
+    harness_node_step_ok(&n, harness_heartbeat(2, 1, 1, 11, 0));
     harness_node_drain(&n);
     cr_assert_eq(n.applied_count, 11);
     cr_assert_gt(n.store.entry_reads, 0);
@@ -1412,7 +1406,7 @@ Test(raft_read, three_nodes_answer_only_after_a_majority_acknowledges_the_round)
     struct harness_node n;
     follower(&n, NULL, 0, 1);
     harness_node_make_leader(&n, 2);
-    step_ok(&n, harness_append_resp(2, 1, 2, true, 1, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(2, 1, 2, true, 1, 0, 0));
     harness_node_drain(&n);
     harness_node_clear(&n);
 
@@ -1420,7 +1414,7 @@ Test(raft_read, three_nodes_answer_only_after_a_majority_acknowledges_the_round)
     cr_assert_eq(raft_read_index(n.r, 6), 0);
     harness_node_drain(&n);
     uint64_t old_ctx = harness_node_msg(&n, RAFT_MSG_HEARTBEAT, 2, 0)->m.heartbeat.ctx;
-    step_ok(&n, harness_heartbeat_resp(2, 1, 2, old_ctx));
+    harness_node_step_ok(&n, harness_heartbeat_resp(2, 1, 2, old_ctx));
     harness_node_drain(&n);
     cr_assert_eq(n.reads_count, 1);
     harness_node_clear(&n);
@@ -1433,12 +1427,12 @@ Test(raft_read, three_nodes_answer_only_after_a_majority_acknowledges_the_round)
     uint64_t ctx = harness_node_msg(&n, RAFT_MSG_HEARTBEAT, 2, 0)->m.heartbeat.ctx;
     cr_assert_gt(ctx, old_ctx);
 
-    step_ok(&n, harness_heartbeat_resp(2, 1, 2, old_ctx));
-    step_ok(&n, harness_heartbeat_resp(3, 1, 2, old_ctx)); /* 3 missed the old round */
+    harness_node_step_ok(&n, harness_heartbeat_resp(2, 1, 2, old_ctx));
+    harness_node_step_ok(&n, harness_heartbeat_resp(3, 1, 2, old_ctx)); /* 3 missed the old round */
     harness_node_drain(&n);
     cr_assert_eq(n.reads_count, 0, "an answer to an older round confirmed the read");
 
-    step_ok(&n, harness_heartbeat_resp(2, 1, 2, ctx));
+    harness_node_step_ok(&n, harness_heartbeat_resp(2, 1, 2, ctx));
     harness_node_drain(&n);
     cr_assert_eq(n.reads_count, 2);
     cr_assert_eq(n.reads[0].ctx, 7);
@@ -1464,13 +1458,13 @@ Test(raft_read, pending_reads_fail_with_not_leader_when_the_leader_steps_down)
     struct harness_node n;
     follower(&n, NULL, 0, 1);
     harness_node_make_leader(&n, 2);
-    step_ok(&n, harness_append_resp(2, 1, 2, true, 1, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(2, 1, 2, true, 1, 0, 0));
     harness_node_drain(&n);
     cr_assert_eq(raft_read_index(n.r, 5), 0);
     harness_node_drain(&n);
     cr_assert_eq(n.reads_count, 0);
 
-    step_ok(&n, harness_append_resp(3, 1, 3, false, 0, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(3, 1, 3, false, 0, 0, 0));
     cr_assert_eq(status(&n).role, RAFT_FOLLOWER);
     harness_node_drain(&n);
     cr_assert_eq(n.reads_count, 1);
@@ -1489,12 +1483,12 @@ Test(raft_read, reads_wait_for_the_leaders_first_commit_in_its_term)
     cr_assert_eq(n.reads_count, 0);
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_HEARTBEAT, 0), 0, "a round started early");
 
-    step_ok(&n, harness_append_resp(2, 1, 2, true, 3, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(2, 1, 2, true, 3, 0, 0));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 3);
     const struct harness_msg *h = harness_node_msg(&n, RAFT_MSG_HEARTBEAT, 2, 0);
     cr_assert_not_null(h, "the round starts once the NOOP commits");
-    step_ok(&n, harness_heartbeat_resp(2, 1, 2, h->m.heartbeat.ctx));
+    harness_node_step_ok(&n, harness_heartbeat_resp(2, 1, 2, h->m.heartbeat.ctx));
     harness_node_drain(&n);
     cr_assert_eq(n.reads_count, 1);
     cr_assert_eq(n.reads[0].index, 3, "a read sees at least the NOOP");
@@ -1686,7 +1680,7 @@ Test(raft_ready, aborts_on_a_step_between_ready_and_advance, .signal = SIGABRT)
 {
     struct harness_node n;
     follower(&n, NULL, 0, 1);
-    step_ok(&n, harness_heartbeat(2, 1, 1, 0, 0));
+    harness_node_step_ok(&n, harness_heartbeat(2, 1, 1, 0, 0));
     struct raft_ready rd;
     cr_assert(raft_ready(n.r, &rd));
     struct raft_msg m = harness_heartbeat(2, 1, 1, 0, 0);

@@ -20,12 +20,6 @@ static struct raft_status status(const struct harness_node *n)
     return harness_node_status(n);
 }
 
-static void step_ok(struct harness_node *n, struct raft_msg m)
-{
-    int rv = harness_node_step(n, &m);
-    cr_assert_eq(rv, 0, "raft_step(%s) = %d", raft_msg_type_name(m.type), rv);
-}
-
 static void assert_members(const struct harness_node *n, const char *current, const char *old)
 {
     struct raft_members want = harness_members(current), want_old = harness_members(old);
@@ -41,13 +35,6 @@ static int change(struct harness_node *n, const char *spec)
 {
     struct raft_members m = harness_members(spec);
     return raft_change_members(n->r, &m, NULL, 0);
-}
-
-static uint64_t match_of(const struct harness_node *leader, uint64_t id)
-{
-    uint64_t match = 0;
-    cr_assert_eq(raft_match_index(leader->r, id, &match), 0, "no progress for %llu", (ull)id);
-    return match;
 }
 
 /* The entry the node persisted at index. */
@@ -112,7 +99,7 @@ static void committed_leader(struct harness_node *n)
     harness_node_start(n);
     harness_node_make_leader(n, 2);
     uint64_t noop = status(n).last_index;
-    step_ok(n, ack(2, 1, status(n).term, noop));
+    harness_node_step_ok(n, ack(2, 1, status(n).term, noop));
     harness_node_drain(n);
     cr_assert_eq(status(n).commit_index, noop);
     harness_node_clear(n);
@@ -129,7 +116,7 @@ static void campaign(struct harness_node *n)
 
 static void grant(struct harness_node *n, uint64_t from)
 {
-    step_ok(n, harness_vote_resp(from, n->id, status(n).term, false, true));
+    harness_node_step_ok(n, harness_vote_resp(from, n->id, status(n).term, false, true));
 }
 
 /* Server 1, booted with "1 2 3" but with a joint configuration C_old,new = ("1 4 5",
@@ -164,7 +151,7 @@ Test(raft_members, a_new_voter_counts_toward_quorum_as_soon_as_its_entry_is_appe
     assert_members(leader, "1 2 3 4", "1 2 3");
     cr_assert(status(leader).changing);
     cr_assert_eq(status(leader).last_index, joint);
-    cr_assert_eq(match_of(leader, 4), 0, "the new server has a progress right away");
+    cr_assert_eq(harness_node_match(leader, 4), 0, "the new server has a progress right away");
 
     harness_cluster_deliver(&c);
     struct harness_node *n2 = harness_cluster_node(&c, 2);
@@ -172,14 +159,14 @@ Test(raft_members, a_new_voter_counts_toward_quorum_as_soon_as_its_entry_is_appe
     assert_members(n2, "1 2 3 4", "1 2 3"); /* a follower too, before commit */
     cr_assert_lt(status(n2).commit_index, joint);
     /* 1 and 2 are a majority of C_old but only 2 of the 4 voters of C_new */
-    cr_assert_eq(match_of(leader, 2), joint);
+    cr_assert_eq(harness_node_match(leader, 2), joint);
     cr_assert_lt(status(leader).commit_index, joint,
                  "committed with a majority of the old configuration only");
 
     cut_link(&c, 1, 4, false);
     heartbeat_round(&c, 1);
     cr_assert_geq(status(leader).commit_index, joint, "1, 2 and 4 are majorities of both");
-    cr_assert_lt(match_of(leader, 3), joint, "3 is still cut off");
+    cr_assert_lt(harness_node_match(leader, 3), joint, "3 is still cut off");
     harness_cluster_free(&c);
 }
 
@@ -286,8 +273,8 @@ Test(raft_members, an_election_in_the_joint_phase_is_lost_when_one_configuration
     campaign(&n);
     grant(&n, 2);
     grant(&n, 3);
-    step_ok(&n, harness_vote_resp(4, 1, status(&n).term, false, false));
-    step_ok(&n, harness_vote_resp(5, 1, status(&n).term, false, false));
+    harness_node_step_ok(&n, harness_vote_resp(4, 1, status(&n).term, false, false));
+    harness_node_step_ok(&n, harness_vote_resp(5, 1, status(&n).term, false, false));
     cr_assert_eq(status(&n).role, RAFT_FOLLOWER, "C_new refused: the election is lost");
     harness_node_free(&n);
 }
@@ -312,11 +299,11 @@ Test(raft_members,
 {
     struct harness_node n;
     joint_leader(&n);
-    step_ok(&n, ack(4, 1, 2, 3));
-    step_ok(&n, ack(5, 1, 2, 3));
+    harness_node_step_ok(&n, ack(4, 1, 2, 3));
+    harness_node_step_ok(&n, ack(5, 1, 2, 3));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 0, "1, 4 and 5 are only one of C_old's three");
-    step_ok(&n, ack(2, 1, 2, 3));
+    harness_node_step_ok(&n, ack(2, 1, 2, 3));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 3);
     harness_node_free(&n);
@@ -327,11 +314,11 @@ Test(raft_members,
 {
     struct harness_node n;
     joint_leader(&n);
-    step_ok(&n, ack(2, 1, 2, 3));
-    step_ok(&n, ack(3, 1, 2, 3));
+    harness_node_step_ok(&n, ack(2, 1, 2, 3));
+    harness_node_step_ok(&n, ack(3, 1, 2, 3));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 0, "1, 2 and 3 are only one of C_new's three");
-    step_ok(&n, ack(4, 1, 2, 3));
+    harness_node_step_ok(&n, ack(4, 1, 2, 3));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 3);
     harness_node_free(&n);
@@ -341,8 +328,8 @@ Test(raft_members, once_the_joint_entry_commits_the_leader_appends_c_new_and_onl
 {
     struct harness_node n;
     joint_leader(&n);
-    step_ok(&n, ack(2, 1, 2, 3));
-    step_ok(&n, ack(4, 1, 2, 3));
+    harness_node_step_ok(&n, ack(2, 1, 2, 3));
+    harness_node_step_ok(&n, ack(4, 1, 2, 3));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 3);
     cr_assert_eq(status(&n).last_index, 4, "C_new follows the committed joint entry");
@@ -350,11 +337,11 @@ Test(raft_members, once_the_joint_entry_commits_the_leader_appends_c_new_and_onl
     assert_members(&n, "1 4 5", "");
     cr_assert(status(&n).changing);
 
-    step_ok(&n, ack(2, 1, 2, 4)); /* no longer a member: ignored */
-    step_ok(&n, ack(3, 1, 2, 4));
+    harness_node_step_ok(&n, ack(2, 1, 2, 4)); /* no longer a member: ignored */
+    harness_node_step_ok(&n, ack(3, 1, 2, 4));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 3, "2 and 3 are not in C_new");
-    step_ok(&n, ack(5, 1, 2, 4));
+    harness_node_step_ok(&n, ack(5, 1, 2, 4));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 4);
     cr_assert(!status(&n).changing);
@@ -382,7 +369,7 @@ Test(raft_members, a_learner_is_replicated_to_but_never_counts_for_commit)
     cr_assert_eq(harness_node_propose(leader, 8, &index), 0);
     harness_cluster_deliver(&c);
     cr_assert_eq(status(n4).last_index, index, "replicated to the learner");
-    cr_assert_eq(match_of(leader, 4), index);
+    cr_assert_eq(harness_node_match(leader, 4), index);
     cr_assert_eq(status(leader).commit_index, commit, "the leader and a learner are no majority");
     harness_cluster_free(&c);
 }
@@ -437,7 +424,7 @@ Test(raft_members, a_second_change_while_one_is_uncommitted_gets_echanging)
     cr_assert_eq(status(&n).last_index, at, "a refused change appended something");
     assert_members(&n, "1 2 3 4L", "");
 
-    step_ok(&n, ack(2, 1, status(&n).term, at));
+    harness_node_step_ok(&n, ack(2, 1, status(&n).term, at));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, at);
     cr_assert(!status(&n).changing);
@@ -453,14 +440,14 @@ Test(raft_members, a_change_during_the_joint_phase_gets_echanging_until_c_new_co
     cr_assert_eq(change(&n, "1 2 3 4"), 0);
     uint64_t joint = status(&n).last_index;
     harness_node_drain(&n);
-    step_ok(&n, ack(2, 1, term, joint));
-    step_ok(&n, ack(4, 1, term, joint));
+    harness_node_step_ok(&n, ack(2, 1, term, joint));
+    harness_node_step_ok(&n, ack(4, 1, term, joint));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, joint);
     cr_assert_eq(status(&n).last_index, joint + 1, "C_new appended");
     cr_assert_eq(change(&n, "1 2 3"), -RAFT_ECHANGING, "C_old,new committed, C_new not yet");
-    step_ok(&n, ack(2, 1, term, joint + 1));
-    step_ok(&n, ack(4, 1, term, joint + 1));
+    harness_node_step_ok(&n, ack(2, 1, term, joint + 1));
+    harness_node_step_ok(&n, ack(4, 1, term, joint + 1));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, joint + 1);
     cr_assert_eq(change(&n, "1 2 3"), 0);
@@ -477,7 +464,7 @@ Test(raft_members, a_change_before_the_leaders_first_commit_in_its_term_gets_ebu
     cr_assert_eq(change(&n, "1 2 3 4L"), -RAFT_EBUSY);
     cr_assert_eq(status(&n).last_index, last);
     cr_assert(!status(&n).changing);
-    step_ok(&n, ack(2, 1, status(&n).term, last));
+    harness_node_step_ok(&n, ack(2, 1, status(&n).term, last));
     harness_node_drain(&n);
     cr_assert_eq(change(&n, "1 2 3 4L"), 0);
     harness_node_free(&n);
@@ -523,7 +510,7 @@ Test(raft_members, a_joint_configuration_of_more_than_members_max_servers_gets_e
     harness_node_drain(&n);
     uint64_t last = status(&n).last_index;
     for (uint64_t id = 2; id <= RAFT_MEMBERS_MAX / 2 + 1; id++)
-        step_ok(&n, ack(id, 1, status(&n).term, last));
+        harness_node_step_ok(&n, ack(id, 1, status(&n).term, last));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, last);
 
@@ -705,13 +692,13 @@ Test(raft_members, a_higher_term_answer_from_a_removed_server_does_not_depose_th
     cr_assert(!status(leader).changing);
     uint64_t term = status(leader).term, last = status(leader).last_index;
 
-    step_ok(leader, ack(3, 1, term + 5, last));
-    step_ok(leader, harness_heartbeat_resp(3, 1, term + 5, 0));
-    step_ok(leader, harness_vote_resp(3, 1, term + 5, false, false));
+    harness_node_step_ok(leader, ack(3, 1, term + 5, last));
+    harness_node_step_ok(leader, harness_heartbeat_resp(3, 1, term + 5, 0));
+    harness_node_step_ok(leader, harness_vote_resp(3, 1, term + 5, false, false));
     cr_assert_eq(status(leader).role, RAFT_LEADER);
     cr_assert_eq(status(leader).term, term);
 
-    step_ok(leader, ack(2, 1, term + 1, last));
+    harness_node_step_ok(leader, ack(2, 1, term + 1, last));
     cr_assert_eq(status(leader).role, RAFT_FOLLOWER, "a member's newer term still counts");
     cr_assert_eq(status(leader).term, term + 1);
     harness_cluster_free(&c);
@@ -727,24 +714,24 @@ Test(raft_members,
     harness_node_start(&n);
     struct raft_entry e[2];
     harness_entry_set(&e[0], 1, 1);
-    step_ok(&n, harness_append(1, 2, 1, 0, 0, 1, e, 1));
+    harness_node_step_ok(&n, harness_append(1, 2, 1, 0, 0, 1, e, 1));
     struct raft_members a = harness_members("1 2 3 4L"), b = harness_members("1 2 3 4L 5L");
     harness_entry_members(&e[0], 2, 1, &a, NULL, NULL, 0);
     harness_entry_members(&e[1], 3, 1, &b, NULL, NULL, 0);
-    step_ok(&n, harness_append(1, 2, 1, 1, 1, 1, e, 2));
+    harness_node_step_ok(&n, harness_append(1, 2, 1, 1, 1, 1, e, 2));
     harness_node_drain(&n);
     assert_members(&n, "1 2 3 4L 5L", "");
     cr_assert(status(&n).changing);
 
     /* a new leader's log differs from index 3 */
     harness_entry_set(&e[0], 3, 2);
-    step_ok(&n, harness_append(3, 2, 2, 2, 1, 1, e, 1));
+    harness_node_step_ok(&n, harness_append(3, 2, 2, 2, 1, 1, e, 1));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).last_index, 3);
     assert_members(&n, "1 2 3 4L", "");
     /* and another one's from index 2 */
     harness_entry_set(&e[0], 2, 3);
-    step_ok(&n, harness_append(1, 2, 3, 1, 1, 1, e, 1));
+    harness_node_step_ok(&n, harness_append(1, 2, 3, 1, 1, 1, e, 1));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).last_index, 2);
     assert_members(&n, "1 2 3", "");
@@ -760,12 +747,12 @@ Test(raft_members, a_follower_that_truncates_a_joint_entry_leaves_the_joint_phas
     struct raft_members next = harness_members("1 2 4"), old = harness_members("1 2 3");
     struct raft_entry e;
     harness_entry_members(&e, 1, 1, &next, &old, NULL, 0);
-    step_ok(&n, harness_append(1, 2, 1, 0, 0, 0, &e, 1));
+    harness_node_step_ok(&n, harness_append(1, 2, 1, 0, 0, 0, &e, 1));
     harness_node_drain(&n);
     assert_members(&n, "1 2 4", "1 2 3");
     cr_assert(status(&n).voter);
     harness_entry_set(&e, 1, 2);
-    step_ok(&n, harness_append(3, 2, 2, 0, 0, 0, &e, 1));
+    harness_node_step_ok(&n, harness_append(3, 2, 2, 0, 0, 0, &e, 1));
     harness_node_drain(&n);
     assert_members(&n, "1 2 3", "");
     cr_assert(!status(&n).changing);
@@ -832,7 +819,7 @@ Test(raft_members,
     /* a leader of term 2 whose log has the eleventh, not the twelfth */
     struct raft_entry e;
     harness_entry_set(&e, count + 1, 2);
-    step_ok(&n, harness_append(1, 2, 2, count, 1, 0, &e, 1));
+    harness_node_step_ok(&n, harness_append(1, 2, 2, count, 1, 0, &e, 1));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).last_index, count + 1);
     assert_members(&n, "1 2 3 20L", "");
@@ -859,7 +846,7 @@ Test(raft_members, a_node_booted_with_no_configuration_never_campaigns_but_follo
     /* a leader that knows it replicates to it */
     struct raft_entry e;
     harness_entry_set(&e, 1, 1);
-    step_ok(&n, harness_append(1, 4, 2, 0, 0, 1, &e, 1));
+    harness_node_step_ok(&n, harness_append(1, 4, 2, 0, 0, 1, &e, 1));
     harness_node_drain(&n);
     const struct harness_msg *r = harness_node_msg(&n, RAFT_MSG_APPEND_RESP, 1, 0);
     cr_assert(r && r->m.append_resp.success && r->m.append_resp.last_index == 1);
@@ -874,7 +861,7 @@ Test(raft_members, a_node_booted_with_no_configuration_never_campaigns_but_follo
     /* the joint entry that adds it makes it a voter as soon as it is appended */
     struct raft_members next = harness_members("1 2 3 4"), old = harness_members("1 2 3");
     harness_entry_members(&e, 2, 2, &next, &old, NULL, 0);
-    step_ok(&n, harness_append(1, 4, 2, 1, 1, 1, &e, 1));
+    harness_node_step_ok(&n, harness_append(1, 4, 2, 1, 1, 1, &e, 1));
     harness_node_drain(&n);
     cr_assert(status(&n).voter);
     cr_assert_eq(status(&n).commit_index, 1, "not committed");

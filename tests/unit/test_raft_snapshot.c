@@ -20,12 +20,6 @@ static struct raft_status status(const struct harness_node *n)
     return harness_node_status(n);
 }
 
-static void step_ok(struct harness_node *n, struct raft_msg m)
-{
-    int rv = harness_node_step(n, &m);
-    cr_assert_eq(rv, 0, "raft_step(%s) = %d", raft_msg_type_name(m.type), rv);
-}
-
 static uint64_t log_term(const struct harness_node *n, uint64_t index)
 {
     uint64_t term = 0;
@@ -151,7 +145,7 @@ Test(raft_snapshot, a_follower_behind_the_compacted_log_gets_a_snapshot_and_wait
     /* the shell's transfer arrives, the receiver steps it, the sender reports it */
     struct raft_msg m = h.snapshot;
     m.snapshot.members = leader->store.snap.members;
-    step_ok(n3, m);
+    harness_node_step_ok(n3, m);
     raft_snapshot_report(leader->r, 3, true);
     c.filter = NULL;
     harness_cluster_deliver(&c);
@@ -201,14 +195,14 @@ static void leader_sending_snapshot(struct harness_node *n)
     harness_node_start(n);
     harness_node_make_leader(n, 2);
     cr_assert_eq(status(n).last_index, 21);
-    step_ok(n, harness_append_resp(2, 1, 2, true, 21, 0, 0));
+    harness_node_step_ok(n, harness_append_resp(2, 1, 2, true, 21, 0, 0));
     harness_node_drain(n);
     cr_assert_eq(n->applied_count, 21);
     harness_node_snapshot(n, 10, 10);
     harness_node_clear(n);
     /* 3 refuses the probe at 20: its log ends at 0, before the snapshot, so the snapshot
      * goes at once (no probing back through what the window still holds) */
-    step_ok(n, harness_append_resp(3, 1, 2, false, 20, 0, 0));
+    harness_node_step_ok(n, harness_append_resp(3, 1, 2, false, 20, 0, 0));
     harness_node_drain(n);
     cr_assert_eq(harness_node_count(n, RAFT_MSG_SNAPSHOT, 3), 1);
     const struct harness_msg *s = harness_node_msg(n, RAFT_MSG_SNAPSHOT, 3, 0);
@@ -223,7 +217,7 @@ Test(raft_snapshot, a_failed_report_goes_back_to_probing_and_does_not_resend_at_
 {
     struct harness_node n;
     leader_sending_snapshot(&n);
-    step_ok(&n, harness_heartbeat_resp(3, 1, 2, 0));
+    harness_node_step_ok(&n, harness_heartbeat_resp(3, 1, 2, 0));
     harness_node_drain(&n);
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_SNAPSHOT, 3), 0, "paused while sending");
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_APPEND, 3), 0);
@@ -233,7 +227,7 @@ Test(raft_snapshot, a_failed_report_goes_back_to_probing_and_does_not_resend_at_
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_SNAPSHOT, 3), 0, "resent at once");
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_APPEND, 3), 0);
     /* it is alive: probe again, which finds the log still compacted */
-    step_ok(&n, harness_heartbeat_resp(3, 1, 2, 0));
+    harness_node_step_ok(&n, harness_heartbeat_resp(3, 1, 2, 0));
     harness_node_drain(&n);
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_SNAPSHOT, 3), 1);
     harness_node_free(&n);
@@ -246,7 +240,7 @@ Test(raft_snapshot, after_a_good_report_the_followers_answer_resumes_replication
     raft_snapshot_report(n.r, 3, true);
     harness_node_drain(&n);
     cr_assert_eq(n.out_count, 0, "waits for the follower's answer");
-    step_ok(&n, harness_append_resp(3, 1, 2, true, 10, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(3, 1, 2, true, 10, 0, 0));
     uint64_t match = 0;
     cr_assert_eq(raft_match_index(n.r, 3, &match), 0);
     cr_assert_eq(match, 10);
@@ -263,7 +257,7 @@ Test(raft_snapshot, the_followers_answer_before_the_report_also_resumes_replicat
 {
     struct harness_node n;
     leader_sending_snapshot(&n);
-    step_ok(&n, harness_append_resp(3, 1, 2, true, 10, 0, 0));
+    harness_node_step_ok(&n, harness_append_resp(3, 1, 2, true, 10, 0, 0));
     harness_node_drain(&n);
     const struct harness_msg *a = harness_node_msg(&n, RAFT_MSG_APPEND, 3, 0);
     cr_assert(a && a->m.append.prev_log_index == 10);
@@ -298,13 +292,13 @@ Test(raft_snapshot,
 {
     struct harness_node n;
     follower(&n, 2, (uint64_t[]){1, 1, 2, 2}, 4, 2);
-    step_ok(&n, harness_heartbeat(1, 2, 2, 1, 0));
+    harness_node_step_ok(&n, harness_heartbeat(1, 2, 2, 1, 0));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 1);
     harness_node_clear(&n);
 
     struct raft_members m = harness_members("1 2 3 4L");
-    step_ok(&n, harness_snapshot(3, 2, 3, 6, 3, &m, NULL));
+    harness_node_step_ok(&n, harness_snapshot(3, 2, 3, 6, 3, &m, NULL));
     struct raft_ready rd;
     cr_assert(raft_ready(n.r, &rd));
     cr_assert_not_null(rd.snapshot);
@@ -348,7 +342,7 @@ Test(raft_snapshot,
     /* and the log goes on after it */
     struct raft_entry e;
     harness_entry_set(&e, 7, 3);
-    step_ok(&n, harness_append(3, 2, 3, 6, 3, 7, &e, 1));
+    harness_node_step_ok(&n, harness_append(3, 2, 3, 6, 3, 7, &e, 1));
     harness_node_drain(&n);
     cr_assert_eq(status(&n).commit_index, 7);
     cr_assert_eq(n.applied_count, 7);
@@ -362,7 +356,7 @@ Test(raft_snapshot, a_follower_whose_log_holds_the_snapshots_last_entry_keeps_it
     struct harness_node n;
     follower(&n, 2, (uint64_t[]){1, 1, 2, 2, 2}, 5, 2);
     struct raft_members m = harness_members("1 2 3");
-    step_ok(&n, harness_snapshot(1, 2, 2, 3, 2, &m, NULL));
+    harness_node_step_ok(&n, harness_snapshot(1, 2, 2, 3, 2, &m, NULL));
     struct raft_ready rd;
     cr_assert(raft_ready(n.r, &rd));
     cr_assert_null(rd.snapshot, "nothing to install");
@@ -383,12 +377,12 @@ Test(raft_snapshot, a_stale_snapshot_is_answered_without_installing)
     for (uint64_t index = 3; index <= 4; index++) {
         struct harness_node n;
         follower(&n, 2, (uint64_t[]){1, 1, 2, 2, 2}, 5, 2);
-        step_ok(&n, harness_heartbeat(1, 2, 2, 4, 0));
+        harness_node_step_ok(&n, harness_heartbeat(1, 2, 2, 4, 0));
         harness_node_drain(&n);
         harness_node_clear(&n);
         cr_assert_eq(status(&n).commit_index, 4);
         struct raft_members m = harness_members("1 2 3");
-        step_ok(&n, harness_snapshot(1, 2, 2, index, 2, &m, NULL));
+        harness_node_step_ok(&n, harness_snapshot(1, 2, 2, index, 2, &m, NULL));
         harness_node_drain(&n);
         cr_assert_eq(n.snapshots_installed, 0, "index %llu", (ull)index);
         cr_assert_eq(status(&n).last_index, 5);
@@ -462,7 +456,7 @@ Test(raft_snapshot, a_node_boots_from_a_snapshot_and_the_term_at_its_index_is_th
     /* a leader's append after the snapshot: 11 and 12 come from the store */
     struct raft_entry e;
     harness_entry_set(&e, 13, 4);
-    step_ok(&n, harness_append(1, 2, 4, 12, 4, 13, &e, 1));
+    harness_node_step_ok(&n, harness_append(1, 2, 4, 12, 4, 13, &e, 1));
     harness_node_drain(&n);
     cr_assert_eq(n.applied_count, 13);
     cr_assert_eq(n.applied[10].index, 11);
@@ -480,15 +474,15 @@ Test(raft_snapshot, a_node_with_only_a_snapshot_compares_logs_by_the_snapshots_l
     cr_assert_eq(status(&n).last_term, 3);
 
     const struct harness_msg *r;
-    step_ok(&n, harness_vote(3, 2, 5, false, 10, 2));
+    harness_node_step_ok(&n, harness_vote(3, 2, 5, false, 10, 2));
     harness_node_drain(&n);
     r = harness_node_msg(&n, RAFT_MSG_VOTE_RESP, 3, 0);
     cr_assert(r && !r->m.vote_resp.granted, "an older last term");
-    step_ok(&n, harness_vote(1, 2, 5, false, 9, 3));
+    harness_node_step_ok(&n, harness_vote(1, 2, 5, false, 9, 3));
     harness_node_drain(&n);
     r = harness_node_msg(&n, RAFT_MSG_VOTE_RESP, 1, 0);
     cr_assert(r && !r->m.vote_resp.granted, "a shorter log");
-    step_ok(&n, harness_vote(1, 2, 5, false, 10, 3));
+    harness_node_step_ok(&n, harness_vote(1, 2, 5, false, 10, 3));
     harness_node_drain(&n);
     r = harness_node_msg(&n, RAFT_MSG_VOTE_RESP, 1, 1);
     cr_assert(r && r->m.vote_resp.granted, "as up to date");
@@ -519,9 +513,9 @@ Test(raft_snapshot, a_node_boots_from_a_snapshot_taken_in_a_joint_phase)
     for (uint32_t i = 0; i < 2 * n.cfg.election_ticks && status(&n).role == RAFT_FOLLOWER; i++)
         harness_node_tick(&n, 1);
     cr_assert_eq(status(&n).role, RAFT_CANDIDATE);
-    step_ok(&n, harness_vote_resp(3, 1, 4, false, true));
+    harness_node_step_ok(&n, harness_vote_resp(3, 1, 4, false, true));
     cr_assert_eq(status(&n).role, RAFT_CANDIDATE, "3 is of C_old only");
-    step_ok(&n, harness_vote_resp(2, 1, 4, false, true));
+    harness_node_step_ok(&n, harness_vote_resp(2, 1, 4, false, true));
     cr_assert_eq(status(&n).role, RAFT_LEADER);
     /* the joint configuration came committed with the snapshot: C_new follows at once */
     harness_node_drain(&n);

@@ -17,19 +17,6 @@ static struct raft_status status(const struct harness_node *n)
     return harness_node_status(n);
 }
 
-static void step_ok(struct harness_node *n, struct raft_msg m)
-{
-    int rv = harness_node_step(n, &m);
-    cr_assert_eq(rv, 0, "raft_step(%s) = %d", raft_msg_type_name(m.type), rv);
-}
-
-static uint64_t match_of(const struct harness_node *leader, uint64_t id)
-{
-    uint64_t match = 0;
-    cr_assert_eq(raft_match_index(leader->r, id, &match), 0);
-    return match;
-}
-
 /* What the network saw of a transfer to `target` from leader `leader`. */
 struct watch {
     struct harness_cluster *c;
@@ -100,7 +87,7 @@ Test(raft_transfer, the_leader_catches_the_target_up_and_then_hands_over_in_one_
 
     /* the first batch catches 3 up; no TIMEOUT_NOW while its match is behind */
     harness_node_drain(leader);
-    cr_assert_lt(match_of(leader, 3), last);
+    cr_assert_lt(harness_node_match(leader, 3), last);
     cr_assert_eq(harness_node_count(leader, RAFT_MSG_TIMEOUT_NOW, 0), 0);
     cr_assert_geq(harness_node_count(leader, RAFT_MSG_APPEND, 3), 1);
 
@@ -136,7 +123,7 @@ Test(raft_transfer, to_a_target_already_up_to_date_timeout_now_leaves_in_the_nex
 {
     struct harness_cluster c;
     struct harness_node *leader = cluster_up(&c, 3, NULL);
-    cr_assert_eq(match_of(leader, 2), status(leader).last_index);
+    cr_assert_eq(harness_node_match(leader, 2), status(leader).last_index);
     cr_assert_eq(raft_transfer_leader(leader->r, 2), 0);
     harness_node_drain(leader);
     const struct harness_msg *t = harness_node_msg(leader, RAFT_MSG_TIMEOUT_NOW, 2, 0);
@@ -153,19 +140,19 @@ Test(raft_transfer, a_voter_in_its_leader_lease_grants_a_transfer_vote_but_ignor
     struct harness_node n;
     harness_node_init(&n, 2, 3);
     harness_node_start(&n);
-    step_ok(&n, harness_heartbeat(1, 2, 1, 0, 0));
+    harness_node_step_ok(&n, harness_heartbeat(1, 2, 1, 0, 0));
     harness_node_drain(&n);
     harness_node_clear(&n);
     cr_assert_eq(status(&n).leader_id, 1);
 
     struct raft_msg v = harness_vote(3, 2, 2, false, 0, 0);
-    step_ok(&n, v);
+    harness_node_step_ok(&n, v);
     harness_node_drain(&n);
     cr_assert_eq(status(&n).term, 1, "a plain vote request does not disturb a live leader");
     cr_assert_eq(harness_node_count(&n, RAFT_MSG_VOTE_RESP, 3), 0);
 
     v.vote.transfer = true;
-    step_ok(&n, v);
+    harness_node_step_ok(&n, v);
     harness_node_drain(&n);
     cr_assert_eq(status(&n).term, 2);
     const struct harness_msg *r = harness_node_msg(&n, RAFT_MSG_VOTE_RESP, 3, 0);
@@ -180,10 +167,10 @@ Test(raft_transfer, the_target_campaigns_on_timeout_now_at_once_in_a_real_electi
     struct harness_node n;
     harness_node_init(&n, 3, 3);
     harness_node_start(&n);
-    step_ok(&n, harness_heartbeat(1, 3, 4, 0, 0));
+    harness_node_step_ok(&n, harness_heartbeat(1, 3, 4, 0, 0));
     harness_node_drain(&n);
     harness_node_clear(&n);
-    step_ok(&n, (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .from = 1, .to = 3, .term = 4});
+    harness_node_step_ok(&n, (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .from = 1, .to = 3, .term = 4});
     cr_assert_eq(status(&n).role, RAFT_CANDIDATE, "pre-vote is on but skipped");
     cr_assert_eq(status(&n).term, 5);
     harness_node_drain(&n);
@@ -201,7 +188,7 @@ Test(raft_transfer, a_learner_or_a_stale_timeout_now_does_not_campaign)
     harness_node_init(&n, 4, 3);
     n.members = harness_members("1 2 3 4L");
     harness_node_start(&n);
-    step_ok(&n, (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .from = 1, .to = 4, .term = 2});
+    harness_node_step_ok(&n, (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .from = 1, .to = 4, .term = 2});
     harness_node_drain(&n);
     cr_assert_eq(status(&n).role, RAFT_FOLLOWER);
     cr_assert_eq(status(&n).term, 2);
@@ -210,10 +197,10 @@ Test(raft_transfer, a_learner_or_a_stale_timeout_now_does_not_campaign)
 
     harness_node_init(&n, 3, 3);
     harness_node_start(&n);
-    step_ok(&n, harness_heartbeat(1, 3, 5, 0, 0));
+    harness_node_step_ok(&n, harness_heartbeat(1, 3, 5, 0, 0));
     harness_node_drain(&n);
     harness_node_clear(&n);
-    step_ok(&n, (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .from = 2, .to = 3, .term = 4});
+    harness_node_step_ok(&n, (struct raft_msg){.type = RAFT_MSG_TIMEOUT_NOW, .from = 2, .to = 3, .term = 4});
     harness_node_drain(&n);
     cr_assert_eq(status(&n).role, RAFT_FOLLOWER, "a deposed leader's TIMEOUT_NOW");
     cr_assert_eq(status(&n).term, 5);
