@@ -31,7 +31,8 @@ SIM_FIXED := --no-membership --no-snapshots --no-transfers
 
 BINS := $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
 
-.PHONY: all test unit sim check-core deps asan clean run stop raftbench bench bench-etcd
+.PHONY: all test unit sim check-core deps asan clean run stop raftbench bench bench-etcd \
+        fuzz fuzz-build fuzz-corpus
 all: $(BUILD)/libluminous.a $(BUILD)/sim $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -123,9 +124,63 @@ bench: $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
 bench-etcd: $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
 	@BIN_DIR=$(BUILD) bash tools/bench-etcd.sh
 
+# Fuzzing (tests/fuzz/): libFuzzer targets for the peer and client codecs, the config parser,
+# log recovery and the key-value machine, built with clang apart from the gcc build (their own
+# objects under $(BUILD)/fuzz/, instrumented for coverage, ASan and UBSan). Each target runs
+# FUZZ_SECONDS on a copy of its seed corpus in a temp dir, so the committed corpus does not
+# grow; a crash, leak or UB report fails the run and leaves the input under
+# $(BUILD)/fuzz/artifacts/. fuzz-corpus regenerates the seeds (tests/fuzz/make_corpus.c).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := peer client config wal kv
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -O1 -g -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -MMD -MP \
+                $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+$(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/libluminous.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/libluminous.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^
+
+# the targets' own objects are kept, so a rebuild does not recompile them
+.SECONDARY: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/tests/fuzz/fuzz_%.o)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	@mkdir -p $(FUZZ_DIR)/artifacts
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	    corpus=$$(mktemp -d); cp tests/fuzz/corpus/$$t/* $$corpus/; \
+	    rc=0; $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- $$corpus \
+	        > $(FUZZ_DIR)/fuzz_$$t.log 2>&1 || rc=$$?; \
+	    rm -rf $$corpus; \
+	    grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|peak_rss_mb|new_units_added)' \
+	        $(FUZZ_DIR)/fuzz_$$t.log || true; \
+	    if [ $$rc -ne 0 ]; then tail -n 40 $(FUZZ_DIR)/fuzz_$$t.log; \
+	        echo "fuzz_$$t failed (exit $$rc): see $(FUZZ_DIR)/fuzz_$$t.log"; exit 1; fi; \
+	done
+
+# The seeds are made by the library itself (gcc build), so they are valid by construction.
+fuzz-corpus: $(BUILD)/make_corpus
+	$(BUILD)/make_corpus tests/fuzz/corpus
+
+$(BUILD)/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(BUILD)/libluminous.a
+	$(CC) $(LDFLAGS) -o $@ $^
+
 clean:
 	rm -rf build
 
 -include $(LIB_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(UNIT_HOBJS:.o=.d) \
-         $(CLUSTER_OBJS:.o=.d) \
+         $(CLUSTER_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_TARGETS:%=$(FUZZ_DIR)/tests/fuzz/fuzz_%.d) \
          $(BUILD)/src/raftsrv.d $(BUILD)/tools/raftctl.d $(BUILD)/tools/raftbench.d
