@@ -65,8 +65,14 @@ $(BUILD)/raftbench: $(BUILD)/tools/raftbench.o $(BUILD)/libluminous.a
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJS) $(BUILD)/libluminous.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion
 
-$(CLUSTER_BIN): $(CLUSTER_OBJS) $(BUILD)/libluminous.a
+$(CLUSTER_BIN): $(CLUSTER_OBJS) $(BUILD)/libluminous.a | $(BUILD)/libfaultshim.so
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lpthread
+
+# The cluster tests' disk fault injector, LD_PRELOADed into raftsrv (tests/fault/shim.c).
+# Its own flags: position-independent, and no sanitizer (it loads before the runtime).
+$(BUILD)/libfaultshim.so: tests/fault/shim.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -std=c11 -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
 
 # Tests, cheapest first: the core's purity, unit tests, the simulator, then real processes
 # (one at a time: each test runs a CPU-heavy cluster).

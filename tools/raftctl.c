@@ -72,6 +72,12 @@ static int ctl_reply_status(const char *what, const struct lum_reply *r)
 {
     if (r->status == 0)
         return EXIT_OK;
+    if (r->status == -LUM_ENOSPC) { /* exit 3: an earlier attempt of a write may still land */
+        fprintf(stderr, "raftctl: %s: no space left on device on node %llu: it refuses writes "
+                "and linearizable reads until space returns (get --stale still answers)\n",
+                what, (unsigned long long)r->node_id);
+        return EXIT_UNAVAILABLE;
+    }
     fprintf(stderr, "raftctl: %s: %s\n", what, lum_strerror(r->status));
     if (r->status == -LUM_ETOOBIG || r->status == -LUM_EINVAL)
         return EXIT_USAGE;

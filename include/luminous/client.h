@@ -23,6 +23,7 @@ struct lum_reply {
     int32_t  code;
     const uint8_t *data;
     uint32_t len;
+    uint64_t node_id;   /* with -LUM_ENOSPC: the node whose disk is full (0: unknown) */
 };
 
 /* cluster: "host:port,host:port,..." (client addresses). 0 or -LUM_EINVAL with err. */

@@ -275,7 +275,8 @@ void storage_sync(struct storage *st);
 /* Step 2 of the ready contract (raft.h) for one batch: the hard state if
  * rd->hard_state_changed, the entries, then storage_sync. Returns 0 or an error of
  * storage_save_hard_state / storage_append (then nothing was synced and the messages of rd
- * must not be sent; after -LUM_ENOSPC the same batch may be persisted again later). */
+ * must not be sent; after -LUM_ENOSPC the same batch may be persisted again later: the
+ * server keeps it pending and retries every tick, see server.c server_finish_ready). */
 int  storage_persist(struct storage *st, const struct raft_ready *rd, struct lum_err *err);
 
 /* The log, for reads (wal_entry, wal_term, wal_*_index) and wal_log_store. Owned by st. */

@@ -121,7 +121,7 @@ struct wire_response {
     uint64_t request_id;
     int32_t  status;
     int32_t  code;            /* the state machine's answer code (enum kv_code, ...)     */
-    uint64_t leader_id;       /* 0: unknown                                              */
+    uint64_t leader_id;       /* 0: unknown; with -LUM_ENOSPC the answering leader itself */
     const char *leader_addr;  /* client address of the leader, not NUL-terminated        */
     uint16_t leader_addr_len;
     const uint8_t *data;      /* the answer's bytes (a GET's value, ...)                 */

@@ -232,7 +232,8 @@ static int client_request(struct lum_client *c, struct wire_request *rq, bool fo
                 rv = -LUM_EBUSY;
             } else if (rv == 0) {
                 *out = (struct lum_reply){.status = rs.status, .code = rs.code,
-                                          .data = rs.data, .len = rs.data_len};
+                                          .data = rs.data, .len = rs.data_len,
+                                          .node_id = rs.leader_id};
                 return 0;
             }
         }

@@ -25,7 +25,7 @@ static void admin_answer(struct server *s, struct admin *a, int status, const vo
     if (c) {
         struct wire_response rs = {.request_id = a->request_id, .status = status,
                                    .data = data, .data_len = len};
-        if (status == -LUM_ENOTLEADER)
+        if (status == -LUM_ENOTLEADER || status == -LUM_ENOSPC)
             clients_leader_hint(s, &rs);
         clients_respond(s, c, &rs);
     }
@@ -79,6 +79,13 @@ static int admin_members(struct server *s, const struct wire_request *rq, uint64
 
 int admin_request(struct server *s, struct client *c, const struct wire_request *rq)
 {
+    int refused = server_refusal(s); /* a full disk: the core cannot take a change now */
+    if (refused != 0) {
+        struct admin tmp = {.client_slot = c->slot, .client_gen = c->gen,
+                            .request_id = rq->request_id};
+        admin_answer(s, &tmp, refused, NULL, 0);
+        return 0;
+    }
     struct raft_status st;
     raft_status(s->raft, &st);
     int rv = 0;

@@ -95,7 +95,7 @@ void clients_respond(struct server *s, struct client *c, const struct wire_respo
 static void client_error(struct server *s, struct client *c, uint64_t request_id, int status)
 {
     struct wire_response rs = {.request_id = request_id, .status = status};
-    if (status == -LUM_ENOTLEADER)
+    if (status == -LUM_ENOTLEADER || status == -LUM_ENOSPC) /* ENOSPC: names this node */
         clients_leader_hint(s, &rs);
     clients_respond(s, c, &rs);
 }
@@ -148,7 +148,9 @@ static void client_query(struct server *s, struct client *c, const struct wire_r
         client_error(s, c, rq->request_id, -LUM_EBUSY);
         return;
     }
-    int rv = pending_set_query(pd, rq->body, rq->body_len);
+    int rv = server_refusal(s); /* a full disk: the barrier needs the core */
+    if (rv == 0)
+        rv = pending_set_query(pd, rq->body, rq->body_len);
     if (rv == 0)
         rv = raft_read_index(s->raft, pending_ctx(&s->pending, slot));
     if (rv != 0) {

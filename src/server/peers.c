@@ -359,6 +359,8 @@ static int inbound_on_frame(struct inbound *in, const struct wire_frame *f)
         rv = wire_decode_raft(f, &m, s->decode_entries, WIRE_BATCH_MAX);
     if (rv == 0 && m.from != in->node_id)
         rv = -LUM_EMALFORMED; /* a peer speaks for itself only */
+    if (rv == 0 && s->nospace)
+        return 0; /* the core holds a batch it cannot persist: a lost message, for Raft */
     if (rv == 0 && m.type == RAFT_MSG_SNAPSHOT && snapshot_received(s, &m) != 0)
         return 0; /* not what it announced: drop it, the leader will try again */
     if (rv == 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,11 +23,29 @@ int server_propose(struct server *s, uint16_t type, uint64_t client_id, uint64_t
 {
     if (len > LUM_COMMAND_BODY_MAX)
         return -LUM_ETOOBIG;
+    int refused = server_refusal(s);
+    if (refused != 0)
+        return refused;
+    if (s->disk_low) { /* a follower's raft_propose says NOT_LEADER, with the hint */
+        struct raft_status st;
+        raft_status(s->raft, &st);
+        if (st.role == RAFT_LEADER)
+            return -LUM_ENOSPC;
+    }
     struct raft_entry *e = &s->propose_entry;
     int rv = lum_command_build(e, client_id, seq, clock_wall_ms(), body, len);
     if (rv != 0)
         return rv;
     return raft_propose(s->raft, type, e->payload, e->len, index_out);
+}
+
+int server_refusal(struct server *s)
+{
+    if (!s->nospace)
+        return 0;
+    struct raft_status st;
+    raft_status(s->raft, &st);
+    return st.role == RAFT_LEADER ? -LUM_ENOSPC : -LUM_ENOTLEADER;
 }
 
 void server_fill_status(struct server *s, struct wire_status *st)
@@ -210,9 +229,68 @@ static void server_log_role(struct server *s)
     s->last_leader_id = st.leader_id;
 }
 
+/* What a ready batch asks after its early messages: persist, then send what promises
+ * durability, apply, answer, advance. false when the disk is full: the batch is kept in
+ * s->nospace_rd for server_retry_persist, and none of it is done. Nothing of it was
+ * acknowledged (its messages wait, its committed entries are not applied), and the failed
+ * append was rolled back, so persisting the same batch again later is safe; a kill -9
+ * meanwhile loses only what no one was told is durable. */
+static bool server_finish_ready(struct server *s, struct raft_ready *rd)
+{
+    if (rd->hard_state_changed || rd->n_entries) {
+        struct lum_err err;
+        int rv = storage_persist(s->storage, rd, &err);
+        if (rv == -LUM_ENOSPC) {
+            if (!s->nospace) {
+                lum_error("no space left on device: %s; refusing writes and linearizable reads, "
+                          "answering stale reads, retrying every tick", err.msg);
+                s->nospace = true;
+                s->nospace_rd = *rd;
+                s->nospace_since_ms = clock_mono_ms();
+            }
+            return false;
+        }
+        if (rv != 0) {
+            /* nothing of this batch was acknowledged: stopping loses nothing */
+            lum_error("cannot persist the log: %s; stopping", err.msg);
+            exit(1);
+        }
+        if (s->nospace) {
+            lum_info("space again: the log is written after %llu ms; accepting writes",
+                     (unsigned long long)(clock_mono_ms() - s->nospace_since_ms));
+            s->nospace = false;
+        }
+    }
+    for (uint32_t i = 0; i < rd->n_msgs; i++)
+        peers_send(s, &rd->msgs[i]);
+    for (uint32_t i = 0; i < rd->n_committed; i++)
+        server_apply(s, &rd->committed[i]);
+    struct raft_status st;
+    raft_status(s->raft, &st);
+    server_on_reads(s, rd, st.applied_index + rd->n_committed);
+    raft_advance(s->raft, rd);
+    return true;
+}
+
+/* A timer tick while the disk is full: the pending batch once more. */
+static bool server_retry_persist(struct server *s)
+{
+    if (!server_finish_ready(s, &s->nospace_rd))
+        return false;
+    if (s->nospace_reap) {
+        s->nospace_reap = false;
+        int status;
+        if (s->snap_child && waitpid(s->snap_child, &status, WNOHANG) == s->snap_child)
+            snapshot_reaped(s, status);
+    }
+    return true;
+}
+
 static void server_drain(struct server *s)
 {
     struct raft_ready rd;
+    if (s->nospace)
+        goto flush; /* the core holds a batch we could not persist: leave it be */
 again:
     while (raft_ready(s->raft, &rd)) {
         if (rd.snapshot) {
@@ -223,23 +301,8 @@ again:
             peers_send(s, &rd.msgs_now[i]);
         if (rd.n_msgs_now)
             peers_flush(s); /* followers write while we fsync (thesis §10.2.1) */
-        if (rd.hard_state_changed || rd.n_entries) {
-            struct lum_err err;
-            int rv = storage_persist(s->storage, &rd, &err);
-            if (rv != 0) {
-                /* nothing of this batch was acknowledged: stopping loses nothing */
-                lum_error("cannot persist the log: %s; stopping", err.msg);
-                exit(1);
-            }
-        }
-        for (uint32_t i = 0; i < rd.n_msgs; i++)
-            peers_send(s, &rd.msgs[i]);
-        for (uint32_t i = 0; i < rd.n_committed; i++)
-            server_apply(s, &rd.committed[i]);
-        struct raft_status st;
-        raft_status(s->raft, &st);
-        server_on_reads(s, &rd, st.applied_index + rd.n_committed);
-        raft_advance(s->raft, &rd);
+        if (!server_finish_ready(s, &rd))
+            goto flush;
     }
     if (peers_pump_snapshots(s))
         goto again;
@@ -249,12 +312,34 @@ again:
     if (s->cfg.snapshot_entries && !s->snap_child &&
         st.applied_index >= s->snap_index + s->cfg.snapshot_entries)
         snapshot_start(s);
+flush:
     peers_flush(s);
     clients_flush(s);
     server_log_role(s);
 }
 
 /* ---- timers and signals ---------------------------------------------------------------------- */
+
+/* Free space in data_dir against the reserve, once in a while; logged when it changes. */
+static void server_check_disk(struct server *s, uint64_t now)
+{
+    if (s->disk_checked_ms && now - s->disk_checked_ms < SERVER_DISK_CHECK_MS)
+        return;
+    s->disk_checked_ms = now;
+    struct statvfs vfs;
+    if (statvfs(s->cfg.data_dir, &vfs) != 0)
+        return; /* the log's own writes will tell */
+    uint64_t free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    bool low = free_bytes < SERVER_DISK_RESERVE_BYTES;
+    if (low && !s->disk_low)
+        lum_warn("%s: %llu bytes free, below the reserve of %llu: refusing new writes",
+                 s->cfg.data_dir, (unsigned long long)free_bytes,
+                 (unsigned long long)SERVER_DISK_RESERVE_BYTES);
+    else if (!low && s->disk_low)
+        lum_info("%s: %llu bytes free again: accepting writes", s->cfg.data_dir,
+                 (unsigned long long)free_bytes);
+    s->disk_low = low;
+}
 
 static int server_housekeeping_propose(void *ctx, uint16_t type, const void *body, uint32_t len)
 {
@@ -269,6 +354,8 @@ static void server_on_timer(struct loop_watch *w, uint32_t events)
     /* after a long stall (SIGSTOP, swap) time did pass, but not a flood of elections */
     if (n > 2ull * s->cfg.election_ticks)
         n = 2ull * s->cfg.election_ticks;
+    if (s->nospace && !server_retry_persist(s))
+        n = 0; /* the core holds its batch: no time passes for it */
     for (uint64_t i = 0; i < n; i++)
         raft_tick(s->raft);
     peers_maintain(s);
@@ -279,13 +366,15 @@ static void server_on_timer(struct loop_watch *w, uint32_t events)
     if (failed)
         lum_warn("log compaction: %s", err.msg);
     uint64_t now = clock_mono_ms();
+    server_check_disk(s, now);
     if (s->stopping) {
         struct raft_status st;
         raft_status(s->raft, &st);
         if (st.role != RAFT_LEADER || now >= s->stop_deadline_ms)
             server_stop(s);
     }
-    if (s->fsm_ops->housekeeping && now - s->last_housekeeping_ms >= SERVER_HOUSEKEEPING_MS) {
+    if (!s->nospace && s->fsm_ops->housekeeping &&
+        now - s->last_housekeeping_ms >= SERVER_HOUSEKEEPING_MS) {
         s->last_housekeeping_ms = now;
         struct raft_status st;
         raft_status(s->raft, &st);
@@ -300,6 +389,10 @@ static void server_on_timer(struct loop_watch *w, uint32_t events)
  * the cluster does not wait an election timeout (thesis §3.10). */
 static void server_shutdown(struct server *s)
 {
+    if (s->nospace) { /* the core cannot be asked for a transfer now */
+        server_stop(s);
+        return;
+    }
     struct raft_status st;
     raft_status(s->raft, &st);
     struct raft_members now;
@@ -329,6 +422,10 @@ static void server_on_signal(struct loop_watch *w, uint32_t events)
     struct signalfd_siginfo si;
     while (read(w->fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGCHLD) {
+            if (s->nospace) { /* reaping tells the core of the snapshot: not now */
+                s->nospace_reap = true;
+                continue;
+            }
             int status;
             if (s->snap_child && waitpid(s->snap_child, &status, WNOHANG) == s->snap_child)
                 snapshot_reaped(s, status);

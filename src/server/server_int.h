@@ -19,6 +19,10 @@
 #define SERVER_BACKOFF_MIN_MS 50u
 #define SERVER_BACKOFF_MAX_MS 2000u
 #define SERVER_HOUSEKEEPING_MS 100u
+/* A leader refuses new writes up front while data_dir's file system has less free space
+ * than this (checked every SERVER_DISK_CHECK_MS), so the log rarely meets ENOSPC at all. */
+#define SERVER_DISK_RESERVE_BYTES (16ull << 20)
+#define SERVER_DISK_CHECK_MS      1000u
 #define SERVER_QUERY_INLINE   64u         /* query bytes kept without an allocation     */
 #define SERVER_BOOK_MAX       (2 * RAFT_MEMBERS_MAX) /* addresses we keep                */
 #define SERVER_BOOK_ENCODED_MAX (4 + SERVER_BOOK_MAX * (12 + 2 * WIRE_ADDR_MAX))
@@ -254,6 +258,17 @@ struct server {
     uint64_t last_leader_id;           /* for the "leader is now" log line    */
     uint8_t  last_role;
     int      exit_code;
+    /* The disk is full (DESIGN, storage): the ready batch whose persist failed with
+     * -LUM_ENOSPC stays pending, untouched, and no core call is made (raft.h: nothing but
+     * raft_status and friends between raft_ready and raft_advance) until a retry on a timer
+     * tick gets it through. Meanwhile writes and linearizable reads are refused, stale reads
+     * answered, peer messages dropped (Raft tolerates loss). */
+    bool     nospace;
+    struct raft_ready nospace_rd;      /* its pointers stay valid: the core is not called */
+    uint64_t nospace_since_ms;
+    bool     nospace_reap;             /* a SIGCHLD came meanwhile: reap once free again  */
+    bool     disk_low;                 /* free space below SERVER_DISK_RESERVE_BYTES     */
+    uint64_t disk_checked_ms;
 };
 
 /* server.c */
@@ -261,5 +276,8 @@ int  server_propose(struct server *s, uint16_t type, uint64_t client_id, uint64_
                     const void *body, uint32_t len, uint64_t *index_out);
 const struct server_member *server_member(const struct server *s, uint64_t id);
 void server_fill_status(struct server *s, struct wire_status *st);
+/* 0 when the core may take a request now; while the disk is full, -LUM_ENOSPC on the
+ * leader and -LUM_ENOTLEADER elsewhere (the client looks for the leader). */
+int  server_refusal(struct server *s);
 
 #endif

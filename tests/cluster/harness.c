@@ -430,9 +430,61 @@ void cluster_start(struct cluster *c, uint32_t i)
     cluster_log_note(c, i, note);
     int fd = open(nd->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     cr_assert_geq(fd, 0, "harness: %s: %s", nd->log_path, strerror(errno));
-    nd->pid = cluster_spawn(path, argv, environ, fd, fd);
+    char *envp[512];
+    size_t n = 0;
+    for (char **e = environ; *e && n < 500; e++)
+        if (!nd->fault_path[0] || (strncmp(*e, "LD_PRELOAD=", 11) != 0 &&
+                                   strncmp(*e, "ASAN_OPTIONS=", 13) != 0))
+            envp[n++] = *e;
+    char preload[PATH_MAX + 32], file[PATH_MAX + 32], dir[PATH_MAX + 32], asan_opts[1024];
+    if (nd->fault_path[0]) {
+        snprintf(preload, sizeof preload, "LD_PRELOAD=%s/libfaultshim.so", c->bin_dir);
+        cr_assert_eq(access(preload + 11, R_OK), 0, "harness: %s missing (make it first)",
+                     preload + 11);
+        snprintf(file, sizeof file, "LUMINOUS_FAULT_FILE=%s", nd->fault_path);
+        snprintf(dir, sizeof dir, "LUMINOUS_FAULT_DIR=%s", nd->data_dir);
+        envp[n++] = preload;
+        envp[n++] = file;
+        envp[n++] = dir;
+        /* under AddressSanitizer the shim loads ahead of its runtime: allow that */
+        const char *asan = getenv("ASAN_OPTIONS");
+        snprintf(asan_opts, sizeof asan_opts, "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
+                 asan ? asan : "", asan && asan[0] ? ":" : "");
+        envp[n++] = asan_opts;
+    }
+    envp[n] = NULL;
+    nd->pid = cluster_spawn(path, argv, envp, fd, fd);
     close(fd);
     nd->starts++;
+}
+
+void cluster_fault_shim(struct cluster *c, uint32_t i)
+{
+    cr_assert_lt(i, c->n);
+    struct cluster_node *nd = &c->nodes[i];
+    char path[sizeof c->dir + 24];
+    snprintf(path, sizeof path, "%s/fault-%u", c->dir, i + 1);
+    memcpy(nd->fault_path, path, strlen(path) + 1); /* sizeof path < PATH_MAX */
+    cluster_set_fault(c, i, "");
+}
+
+void cluster_set_fault(struct cluster *c, uint32_t i, const char *fault)
+{
+    struct cluster_node *nd = &c->nodes[i];
+    cr_assert_neq(nd->fault_path[0], '\0', "harness: node %u runs without the fault shim",
+                  i + 1);
+    /* a new file renamed over the old: the shim never reads half of one */
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", nd->fault_path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f, "harness: %s: %s", tmp, strerror(errno));
+    fputs(fault, f);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(rename(tmp, nd->fault_path), 0, "harness: %s: %s", nd->fault_path,
+                 strerror(errno));
+    char note[96];
+    snprintf(note, sizeof note, "disk fault now \"%s\"", fault);
+    cluster_log_note(c, i, note);
 }
 
 void cluster_start_all(struct cluster *c)

@@ -46,6 +46,7 @@ struct cluster_node {
     int      starts;                  /* how many times started                            */
     int      wait_status;             /* of the last exit, from waitpid()                  */
     bool     paused;                  /* stopped with SIGSTOP: left alone by the waits     */
+    char     fault_path[PATH_MAX];    /* the fault shim's control file; "" without it  */
     bool     outside;                 /* not a member (idle, removed): left alone by
                                          cluster_wait_leader; tests set and clear it      */
 };
@@ -101,6 +102,13 @@ void cluster_check_alive(struct cluster *c);
 bool cluster_running(struct cluster *c, uint32_t i);
 /* Rewrites node i's config with no member lines (a server that waits to be added). */
 void cluster_config_idle(struct cluster *c, uint32_t i);
+/* Node i runs under the disk fault shim (tests/fault/shim.c, bin_dir/libfaultshim.so) from
+ * its next start on, with no fault in force. */
+void cluster_fault_shim(struct cluster *c, uint32_t i);
+/* The fault in force for node i's data_dir from now on (within milliseconds, also while it
+ * runs): "" none, "fsync_eio" fsync/fdatasync fail with EIO, "enospc" writes fail with
+ * ENOSPC. */
+void cluster_set_fault(struct cluster *c, uint32_t i, const char *fault);
 /* rm -r of node i's data dir (the node must not be running). */
 void cluster_remove_data(struct cluster *c, uint32_t i);
 
