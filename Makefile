@@ -16,6 +16,8 @@ UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 UNIT_HELP  := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 UNIT_HOBJS := $(UNIT_HELP:%.c=$(BUILD)/%.o)
+# tests/fault/: the linearizability checker, linked into the unit tests and the tools.
+FAULT_OBJS := $(BUILD)/tests/fault/lincheck.o
 CLUSTER_SRCS := $(sort $(wildcard tests/cluster/*.c))
 CLUSTER_OBJS := $(CLUSTER_SRCS:%.c=$(BUILD)/%.o)
 CLUSTER_BIN  := $(BUILD)/tests/cluster/test_cluster
@@ -29,7 +31,7 @@ SIM_REGRESSIONS_FIXED := 1:3 50:3 2231:5 134:3 4977:5
 SIM_REGRESSIONS := 469:3 4125:5
 SIM_FIXED := --no-membership --no-snapshots --no-transfers
 
-BINS := $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
+BINS := $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench $(BUILD)/lincheck $(BUILD)/lintest
 
 .PHONY: all test unit sim check-core deps asan clean run stop raftbench bench bench-etcd \
         fuzz fuzz-build fuzz-corpus
@@ -62,7 +64,13 @@ $(BUILD)/raftctl: $(BUILD)/tools/raftctl.o $(BUILD)/libluminous.a
 $(BUILD)/raftbench: $(BUILD)/tools/raftbench.o $(BUILD)/libluminous.a
 	$(CC) $(LDFLAGS) -o $@ $^
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJS) $(BUILD)/libluminous.a
+$(BUILD)/lincheck: $(BUILD)/tools/lincheck.o $(FAULT_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/lintest: $(BUILD)/tools/lintest.o $(FAULT_OBJS) $(BUILD)/libluminous.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJS) $(FAULT_OBJS) $(BUILD)/libluminous.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion
 
 $(CLUSTER_BIN): $(CLUSTER_OBJS) $(BUILD)/libluminous.a | $(BUILD)/libfaultshim.so
@@ -189,4 +197,5 @@ clean:
 
 -include $(LIB_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(UNIT_BINS:=.d) $(UNIT_HOBJS:.o=.d) \
          $(CLUSTER_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_TARGETS:%=$(FUZZ_DIR)/tests/fuzz/fuzz_%.d) \
-         $(BUILD)/src/raftsrv.d $(BUILD)/tools/raftctl.d $(BUILD)/tools/raftbench.d
+         $(BUILD)/src/raftsrv.d $(BUILD)/tools/raftctl.d $(BUILD)/tools/raftbench.d \
+         $(FAULT_OBJS:.o=.d) $(BUILD)/tools/lincheck.d $(BUILD)/tools/lintest.d
