@@ -217,6 +217,10 @@ int  snap_reader_open(int data_dirfd, const char *name, struct snap_meta *meta_o
 int  snap_read(struct snap_reader *r, void *buf, size_t len);
 struct lum_source snap_reader_source(struct snap_reader *r);
 uint64_t snap_reader_left(const struct snap_reader *r);
+/* After the whole body was read: 0 if it matches the header's body crc, else -LUM_ECORRUPT
+ * (the file changed since snap_check, or was never checked). Bytes left unread are
+ * -LUM_ECORRUPT too: the state did not take the whole body. */
+int  snap_reader_verify(const struct snap_reader *r);
 void snap_reader_close(struct snap_reader *r);
 /* Deletes every snapshot whose index is below keep_from_index. */
 void snap_remove_older(int data_dirfd, uint64_t keep_from_index);

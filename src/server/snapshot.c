@@ -155,7 +155,15 @@ int snapshot_load(struct server *s, const struct snap_meta *meta, struct lum_err
         rv = s->fsm_ops->snapshot_load(s->fsm, &src);
     if (rv == 0 && snap_reader_left(r) != 0)
         rv = -LUM_ECORRUPT;
+    /* snap_check passed before, but what was loaded is what counts: the file may have
+     * changed since (bit rot between the check and this read). */
+    bool crc_bad = rv == 0 && snap_reader_verify(r) != 0;
     snap_reader_close(r);
+    if (crc_bad) {
+        lum_errf(err, "snap/%s: the body fails its checksum (it changed after it was checked): "
+                 "not loaded", meta->name);
+        return -LUM_ECORRUPT;
+    }
     if (rv != 0) {
         lum_errf(err, "snap/%s: cannot load: %s", meta->name, lum_strerror(rv));
         return rv;

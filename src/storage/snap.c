@@ -269,6 +269,7 @@ struct snap_reader {
     int      fd;
     uint64_t left;      /* body bytes not yet handed out */
     uint32_t crc;
+    uint32_t body_crc;  /* the header's */
     uint8_t *buf;       /* read ahead in SNAP_BUF_SIZE blocks: loads ask for a few bytes at a time */
     size_t   pos, end;
 };
@@ -316,6 +317,7 @@ int snap_reader_open(int data_dirfd, const char *name, struct snap_meta *meta_ou
     lseek(fd, SNAP_HEADER_SIZE, SEEK_SET);
     r->fd = fd;
     r->left = meta_out->body_size;
+    r->body_crc = meta_out->body_crc;
     *out = r;
     return 0;
 }
@@ -360,6 +362,11 @@ struct lum_source snap_reader_source(struct snap_reader *r)
 uint64_t snap_reader_left(const struct snap_reader *r)
 {
     return r->left;
+}
+
+int snap_reader_verify(const struct snap_reader *r)
+{
+    return r->left == 0 && r->crc == r->body_crc ? 0 : -LUM_ECORRUPT;
 }
 
 void snap_reader_close(struct snap_reader *r)
