@@ -254,6 +254,8 @@ static int client_resume(struct client *c)
 {
     c->paused = false;
     int rv = server_parse_frames(&c->conn, c->name, client_frame, c);
+    if (rv == -LUM_ETOOBIG)
+        limits_frame_too_big(c->srv, c);
     if (rv == 0 && !c->paused)
         rv = conn_pause_reading(&c->conn, false);
     return rv;
