@@ -74,6 +74,7 @@ struct conn {
     struct buf        in, out;
     size_t            in_max, out_max;
     bool              want_write;  /* registered for EPOLLOUT */
+    bool              read_paused; /* not registered for EPOLLIN (backpressure) */
     uint64_t          bytes_in, bytes_out;
 };
 
@@ -97,5 +98,8 @@ void     conn_commit(struct conn *c, size_t n);
  * -LUM_ECLOSED when the connection broke (the caller closes it). */
 int  conn_flush(struct conn *c);
 size_t conn_pending_out(const struct conn *c);
+/* Stops (or resumes) watching for input, so TCP flow control pushes back on the sender
+ * while what it sent waits; hangups and errors are still reported. 0 or -LUM_EIO. */
+int  conn_pause_reading(struct conn *c, bool paused);
 
 #endif

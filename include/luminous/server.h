@@ -21,6 +21,12 @@ struct server_member {
     struct sockaddr_in peer, client;
 };
 
+/* Floors of the client limits: max_frame must hold the largest legal request (a full
+ * entry's payload plus the request's fields), max_client_output the largest answer (a
+ * status with every member, or a full entry's worth of data). */
+#define SERVER_CLIENT_FRAME_MIN  (2u * RAFT_ENTRY_SIZE)
+#define SERVER_CLIENT_OUTPUT_MIN (64u << 10)
+
 struct server_config {
     uint64_t id;
     char     data_dir[PATH_MAX];
@@ -41,6 +47,10 @@ struct server_config {
     uint32_t catchup_entries;        /* a learner this close to the leader may vote  */
     uint32_t max_clients;            /* client connections at once                   */
     uint32_t max_pending;            /* client requests waiting for commit or apply  */
+    uint32_t max_pending_per_conn;   /* ... of one connection; more: stop reading it */
+    uint32_t max_frame;              /* largest client frame, header included        */
+    uint32_t max_client_output;      /* answers queued to one client before cutting it */
+    uint32_t client_idle_timeout_ms; /* close a client silent this long; 0: never    */
     int      log_level;              /* enum lum_log_level                           */
 };
 

@@ -177,6 +177,20 @@ err_timeout:
     return -LUM_ETIMEDOUT;
 }
 
+/* A response with request id 0 is the server refusing the connection (max_clients, a
+ * frame over max_frame); its data says why. 0 if f is not one, else -LUM_EBUSY (worth a
+ * retry) or -LUM_ECLOSED, with the server's words in err. */
+static int client_refusal(struct lum_client *c, const struct wire_frame *f, struct lum_err *err)
+{
+    struct wire_response rs;
+    if (f->type != WIRE_CLIENT_RESPONSE || wire_decode_response(f, &rs) != 0 ||
+        rs.request_id != 0 || rs.status == 0)
+        return 0;
+    lum_errf(err, "%s: %.*s", c->current, (int)(rs.data_len < 200 ? rs.data_len : 200),
+             (const char *)rs.data);
+    return rs.status == -LUM_EBUSY ? -LUM_EBUSY : -LUM_ECLOSED;
+}
+
 static void client_pause(uint32_t ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
@@ -211,8 +225,11 @@ static int client_request(struct lum_client *c, struct wire_request *rq, bool fo
             struct wire_frame f;
             struct wire_response rs;
             rv = client_roundtrip(c, (size_t)n, attempt, &f, err);
-            if (rv == 0 && (f.type != WIRE_CLIENT_RESPONSE || wire_decode_response(&f, &rs) != 0 ||
-                            rs.request_id != rq->request_id)) {
+            if (rv == 0)
+                rv = client_refusal(c, &f, err);
+            if (rv == 0 && (f.type != WIRE_CLIENT_RESPONSE ||
+                                   wire_decode_response(&f, &rs) != 0 ||
+                                   rs.request_id != rq->request_id)) {
                 lum_errf(err, "bad answer from %s", c->current);
                 rv = -LUM_EMALFORMED;
             }
@@ -316,6 +333,8 @@ static int client_status_at(struct lum_client *c, const char *addr, struct wire_
     LUM_ASSERT(n > 0);
     struct wire_frame f;
     rv = client_roundtrip(c, (size_t)n, deadline, &f, err);
+    if (rv == 0)
+        rv = client_refusal(c, &f, err);
     if (rv == 0 && (f.type != WIRE_STATUS_RESPONSE || wire_decode_status(&f, out) != 0)) {
         lum_errf(err, "bad status answer from %s", addr);
         rv = -LUM_EMALFORMED;

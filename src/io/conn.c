@@ -66,6 +66,7 @@ void conn_close(struct conn *c)
     free(c->out.data);
     c->in = c->out = (struct buf){0};
     c->want_write = false;
+    c->read_paused = false;
 }
 
 bool conn_is_open(const struct conn *c)
@@ -130,6 +131,25 @@ size_t conn_pending_out(const struct conn *c)
     return c->out.last - c->out.pos;
 }
 
+/* EPOLLRDHUP goes with EPOLLIN: level-triggered, a half-closed sender we are not reading
+ * from would wake the loop on every turn. */
+static int conn_watch(struct conn *c, bool read_paused, bool want_write)
+{
+    uint32_t ev = (read_paused ? 0 : EPOLLIN | EPOLLRDHUP) | (want_write ? EPOLLOUT : 0);
+    if (loop_mod(c->loop, &c->watch, ev) != 0)
+        return -LUM_EIO;
+    c->read_paused = read_paused;
+    c->want_write = want_write;
+    return 0;
+}
+
+int conn_pause_reading(struct conn *c, bool paused)
+{
+    if (c->watch.fd < 0 || paused == c->read_paused)
+        return 0;
+    return conn_watch(c, paused, c->want_write);
+}
+
 int conn_flush(struct conn *c)
 {
     while (c->out.pos < c->out.last) {
@@ -148,11 +168,7 @@ int conn_flush(struct conn *c)
     if (c->out.pos == c->out.last)
         c->out.pos = c->out.last = 0;
     bool want = c->out.pos < c->out.last;
-    if (want != c->want_write) {
-        uint32_t ev = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0);
-        if (loop_mod(c->loop, &c->watch, ev) != 0)
-            return -LUM_EIO;
-        c->want_write = want;
-    }
+    if (want != c->want_write)
+        return conn_watch(c, c->read_paused, want);
     return 0;
 }

@@ -22,7 +22,7 @@ int clients_init(struct server *s, struct lum_err *err)
     return 0;
 }
 
-static void client_close(struct server *s, struct client *c)
+void client_close(struct server *s, struct client *c)
 {
     s->clients[c->slot] = NULL;
     s->clients_count--;
@@ -81,7 +81,8 @@ void clients_respond(struct server *s, struct client *c, const struct wire_respo
     size_t cap = 64 + (size_t)rs->leader_addr_len + rs->data_len;
     uint8_t *buf = conn_reserve(&c->conn, cap);
     if (!buf) {
-        lum_warn("%s: not reading its answers, closing", c->name);
+        lum_warn("%s: not reading its answers (max_client_output %u), closing", c->name,
+                 s->cfg.max_client_output);
         conn_close(&c->conn);
         clients_mark_dirty(s, c); /* the flush frees it */
         return;
@@ -178,8 +179,12 @@ static void client_status(struct server *s, struct client *c, const struct wire_
     int n = buf ? wire_encode_status(buf, CLIENT_STATUS_SIZE_MAX, st) : -LUM_ENOMEM;
     if (n > 0) {
         conn_commit(&c->conn, (size_t)n);
-        clients_mark_dirty(s, c);
+    } else if (!buf && conn_is_open(&c->conn)) {
+        lum_warn("%s: not reading its answers (max_client_output %u), closing", c->name,
+                 s->cfg.max_client_output);
+        conn_close(&c->conn);
     }
+    clients_mark_dirty(s, c); /* the flush sends it, or frees a closed client */
     free(st);
 }
 
@@ -191,10 +196,9 @@ static int client_on_frame(struct server *s, struct client *c, const struct wire
         lum_warn("%s: malformed request (%s), closing", c->name, lum_strerror(rv));
         return rv;
     }
-    if (c->pending >= s->cfg.max_pending) {
-        client_error(s, c, rq.request_id, -LUM_EBUSY);
-        return 0;
-    }
+    if (c->pending >= s->cfg.max_pending_per_conn)
+        return limits_pause_client(s, c); /* this frame is read again on resume */
+    c->active_ms = clock_mono_ms();
     switch (rq.op) {
     case WIRE_OP_COMMAND:
         client_command(s, c, &rq);
@@ -231,9 +235,30 @@ static void client_on_event(struct loop_watch *w, uint32_t events)
         client_close(s, c);
         return;
     }
-    if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) &&
-        server_read_frames(&c->conn, c->name, client_frame, c) != 0)
+    if (c->paused && (events & (EPOLLHUP | EPOLLERR))) {
+        client_close(s, c); /* reported even while not reading: its answers can't arrive */
+        return;
+    }
+    if (c->paused || !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        return;
+    int rv = server_read_frames(&c->conn, c->name, client_frame, c);
+    if (rv == -LUM_ETOOBIG)
+        limits_frame_too_big(s, c);
+    if (rv != 0)
         client_close(s, c);
+}
+
+/* Requests of a paused client were answered: take the frames it has buffered, then its
+ * socket again. 0, or a negated code (close it). */
+static int client_resume(struct client *c)
+{
+    c->paused = false;
+    int rv = server_parse_frames(&c->conn, c->name, client_frame, c);
+    if (rv == -LUM_ETOOBIG)
+        limits_frame_too_big(c->srv, c);
+    if (rv == 0 && !c->paused)
+        rv = conn_pause_reading(&c->conn, false);
+    return rv;
 }
 
 void clients_on_accept(struct loop_watch *w, uint32_t events)
@@ -250,8 +275,7 @@ void clients_on_accept(struct loop_watch *w, uint32_t events)
             return;
         }
         if (s->clients_count >= s->cfg.max_clients) {
-            lum_warn("max_clients (%u) reached, refusing a connection", s->cfg.max_clients);
-            close(fd);
+            limits_refuse_client(s, fd);
             continue;
         }
         uint32_t slot = 0;
@@ -268,8 +292,9 @@ void clients_on_accept(struct loop_watch *w, uint32_t events)
         char addr[48];
         net_peer_name(fd, addr, sizeof addr);
         snprintf(c->name, sizeof c->name, "client %s", addr);
-        if (conn_open(&c->conn, &s->loop, fd, client_on_event, WIRE_FRAME_MAX,
-                      SERVER_CLIENT_OUT_MAX) != 0) {
+        c->active_ms = clock_mono_ms();
+        if (conn_open(&c->conn, &s->loop, fd, client_on_event, s->cfg.max_frame,
+                      s->cfg.max_client_output) != 0) {
             free(c);
             continue;
         }
@@ -285,6 +310,11 @@ void clients_flush(struct server *s)
         if (!c)
             continue; /* closed since */
         c->dirty = false;
+        if (conn_is_open(&c->conn) && c->paused &&
+            c->pending < s->cfg.max_pending_per_conn && client_resume(c) != 0) {
+            client_close(s, c);
+            continue;
+        }
         if (!conn_is_open(&c->conn) || conn_flush(&c->conn) != 0)
             client_close(s, c);
     }

@@ -111,14 +111,16 @@ enum config_key {
     KEY_STATE_MACHINE, KEY_TICK_MS, KEY_ELECTION_TICKS, KEY_HEARTBEAT_TICKS,
     KEY_MAX_INFLIGHT, KEY_MAX_BATCH, KEY_LOG_WINDOW, KEY_SEGMENT_ENTRIES, KEY_MAX_CLIENTS,
     KEY_MAX_PENDING, KEY_LOG_LEVEL, KEY_SNAPSHOT_ENTRIES, KEY_SNAPSHOT_MARGIN,
-    KEY_CATCHUP_ENTRIES, KEY_COUNT_
+    KEY_CATCHUP_ENTRIES, KEY_MAX_PENDING_PER_CONN, KEY_MAX_FRAME, KEY_MAX_CLIENT_OUTPUT,
+    KEY_CLIENT_IDLE_TIMEOUT_MS, KEY_COUNT_
 };
 
 static const char *const config_keys[KEY_COUNT_] = {
     "id", "data_dir", "peer_listen", "client_listen", "member", "cluster", "state_machine",
     "tick_ms", "election_ticks", "heartbeat_ticks", "max_inflight", "max_batch",
     "log_window", "segment_entries", "max_clients", "max_pending", "log_level",
-    "snapshot_entries", "snapshot_margin", "catchup_entries",
+    "snapshot_entries", "snapshot_margin", "catchup_entries", "max_pending_per_conn",
+    "max_frame", "max_client_output", "client_idle_timeout_ms",
 };
 
 static int config_string(struct config_parse *p, const char *key, const char *v, char *out,
@@ -161,6 +163,14 @@ static int config_set(struct config_parse *p, struct server_config *c, enum conf
         return config_u32(p, name, v, 0, UINT32_MAX, &c->snapshot_margin);
     case KEY_CATCHUP_ENTRIES:
         return config_u32(p, name, v, 0, UINT32_MAX, &c->catchup_entries);
+    case KEY_MAX_PENDING_PER_CONN:
+        return config_u32(p, name, v, 1, 1u << 22, &c->max_pending_per_conn);
+    case KEY_MAX_FRAME:
+        return config_u32(p, name, v, SERVER_CLIENT_FRAME_MIN, WIRE_FRAME_MAX, &c->max_frame);
+    case KEY_MAX_CLIENT_OUTPUT:
+        return config_u32(p, name, v, SERVER_CLIENT_OUTPUT_MIN, 1u << 30, &c->max_client_output);
+    case KEY_CLIENT_IDLE_TIMEOUT_MS:
+        return config_u32(p, name, v, 0, 86400000, &c->client_idle_timeout_ms);
     case KEY_LOG_LEVEL: {
         enum lum_log_level level;
         if (lum_log_level_parse(v, &level) != 0)
@@ -198,6 +208,10 @@ static void config_defaults(struct server_config *c)
     c->segment_entries = 8192;
     c->max_clients = 4096;
     c->max_pending = 65536;
+    c->max_pending_per_conn = 1024;
+    c->max_frame = 64u << 10;
+    c->max_client_output = 8u << 20;
+    c->client_idle_timeout_ms = 0;
     c->snapshot_entries = 100000;
     c->snapshot_margin = 1000;
     c->catchup_entries = 64;

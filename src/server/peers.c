@@ -284,7 +284,7 @@ void peers_flush(struct server *s)
 
 /* ---- accepted connections ----------------------------------------------------------------- */
 
-static void inbound_close(struct server *s, struct inbound *in)
+void inbound_close(struct server *s, struct inbound *in)
 {
     for (uint32_t i = 0; i < SERVER_INBOUND_MAX; i++)
         if (s->inbound[i] == in)
@@ -410,6 +410,7 @@ void peers_on_accept(struct loop_watch *w, uint32_t events)
         char addr[48];
         net_peer_name(fd, addr, sizeof addr);
         snprintf(in->name, sizeof in->name, "peer link from %s", addr);
+        in->opened_ms = clock_mono_ms();
         if (conn_open(&in->conn, &s->loop, fd, inbound_on_event, WIRE_FRAME_MAX, 4096) != 0) {
             free(in);
             continue;

@@ -367,6 +367,7 @@ static void server_on_timer(struct loop_watch *w, uint32_t events)
         lum_warn("log compaction: %s", err.msg);
     uint64_t now = clock_mono_ms();
     server_check_disk(s, now);
+    limits_tick(s, now);
     if (s->stopping) {
         struct raft_status st;
         raft_status(s->raft, &st);

@@ -14,11 +14,12 @@
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 #define SERVER_PEER_OUT_MAX   (64u << 20) /* queued bytes to one peer before we drop   */
-#define SERVER_CLIENT_OUT_MAX (8u << 20)  /* queued answers to a client before we cut it */
 #define SERVER_INBOUND_MAX    (4 * RAFT_MEMBERS_MAX)
 #define SERVER_BACKOFF_MIN_MS 50u
 #define SERVER_BACKOFF_MAX_MS 2000u
 #define SERVER_HOUSEKEEPING_MS 100u
+#define SERVER_HELLO_TIMEOUT_MS 5000u     /* an accepted peer link must say hello by then */
+#define SERVER_REFUSAL_LOG_MS  1000u      /* one "max_clients reached" line per this      */
 /* A leader refuses new writes up front while data_dir's file system has less free space
  * than this (checked every SERVER_DISK_CHECK_MS), so the log rarely meets ENOSPC at all. */
 #define SERVER_DISK_RESERVE_BYTES (16ull << 20)
@@ -44,11 +45,17 @@ int  book_load(struct server *s, struct lum_source *from);
 
 /* ---- frames (frames.c) ---------------------------------------------------------------------- */
 
-typedef int server_frame_fn(void *ctx, const struct wire_frame *f); /* nonzero: close */
+/* on_frame returns 0 (consumed), SERVER_FRAME_LATER (not now: the frame stays buffered
+ * and parsing stops) or a negated code (close). */
+#define SERVER_FRAME_LATER 1
+typedef int server_frame_fn(void *ctx, const struct wire_frame *f);
 /* Reads what arrived on c and hands each whole frame to on_frame. 0 while the connection
  * is fine; a negated code when the caller must close it: end of stream, a read error, a
- * bad frame (logged as "<who>: bad frame (...)"), or on_frame's refusal. */
+ * bad frame (logged as "<who>: bad frame (...)"), a frame over c->in_max (-LUM_ETOOBIG,
+ * logged with its size), or on_frame's refusal. */
 int server_read_frames(struct conn *c, const char *who, server_frame_fn *on_frame, void *ctx);
+/* The same for the frames already buffered, without reading. */
+int server_parse_frames(struct conn *c, const char *who, server_frame_fn *on_frame, void *ctx);
 
 /* ---- peers (peers.c) ------------------------------------------------------------------------
  * Each pair of servers uses two TCP connections: each side dials the other and only
@@ -80,6 +87,7 @@ struct inbound {
     struct conn conn;
     bool     hello_done;
     uint64_t node_id;
+    uint64_t opened_ms;       /* monotonic: for the hello deadline        */
     char     name[64];
 };
 
@@ -91,6 +99,7 @@ void peers_maintain(struct server *s);      /* dial / redial with backoff */
 void peers_on_accept(struct loop_watch *w, uint32_t events);
 /* Makes sure we have a peer for id (it is a member, or it dialed us). */
 void peers_ensure(struct server *s, uint64_t id);
+void inbound_close(struct server *s, struct inbound *in);
 /* Feeds snapshot streams and tells the core how finished ones went. True if it told the
  * core anything (its ready batch may have changed). Not between ready and advance. */
 bool peers_pump_snapshots(struct server *s);
@@ -103,6 +112,8 @@ struct client {
     uint32_t slot, gen;
     uint32_t pending;   /* requests waiting on the log or a read barrier */
     bool     dirty;     /* has answers queued: listed in server.dirty_clients */
+    bool     paused;    /* max_pending_per_conn reached: not reading (limits.c) */
+    uint64_t active_ms; /* monotonic: the last frame from it, for the idle timeout */
     char     name[64];
 };
 
@@ -115,6 +126,19 @@ struct client *clients_get(struct server *s, uint32_t slot, uint32_t gen);
 void clients_respond(struct server *s, struct client *c, const struct wire_response *rs);
 /* Fills the redirect fields of rs with the leader we know, if any. */
 void clients_leader_hint(struct server *s, struct wire_response *rs);
+void client_close(struct server *s, struct client *c);
+
+/* ---- client and peer-link limits (limits.c) --------------------------------------------------- */
+
+/* Answers a connection over max_clients with an error frame and closes it. */
+void limits_refuse_client(struct server *s, int fd);
+/* The client sent a frame while max_pending_per_conn of its requests wait: stop reading it.
+ * Returns SERVER_FRAME_LATER (the frame waits in the input buffer), or a negated code. */
+int  limits_pause_client(struct server *s, struct client *c);
+/* Answers a client whose frame was over max_frame (request id 0) before it is closed. */
+void limits_frame_too_big(struct server *s, struct client *c);
+/* Every timer tick: closes idle clients and peer links that never said hello. */
+void limits_tick(struct server *s, uint64_t now_ms);
 
 /* ---- requests waiting for the log (pending.c) -------------------------------------------------
  * A write waits for its entry to be applied; a linearizable read first for the core's read
@@ -250,6 +274,9 @@ struct server {
     struct client **clients;      /* max_clients slots */
     uint32_t clients_count, client_gen;
     uint32_t *dirty_clients, dirty_count; /* slots with queued answers */
+    uint64_t refusal_logged_ms;           /* max_clients: the last log line ...  */
+    uint32_t refused;                     /* ... and connections refused since   */
+    uint64_t limits_scan_ms;              /* the last idle-client scan           */
 
     struct raft_entry *decode_entries; /* WIRE_BATCH_MAX: one append's entries, decoded */
     uint8_t *chunk_buf;                /* WIRE_SNAP_CHUNK_MAX: a snapshot piece read    */

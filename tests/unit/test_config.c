@@ -102,6 +102,10 @@ Test(config, a_minimal_config_gets_every_default)
     cr_assert_eq(cfg.segment_entries, 8192);
     cr_assert_eq(cfg.max_clients, 4096);
     cr_assert_eq(cfg.max_pending, 65536);
+    cr_assert_eq(cfg.max_pending_per_conn, 1024);
+    cr_assert_eq(cfg.max_frame, 65536);
+    cr_assert_eq(cfg.max_client_output, 8u << 20);
+    cr_assert_eq(cfg.client_idle_timeout_ms, 0, "idle clients are kept by default");
     cr_assert_eq(cfg.log_level, LUM_LOG_INFO);
 }
 
@@ -146,6 +150,10 @@ Test(config, every_key_can_be_set)
                     "segment_entries = 16\n"
                     "max_clients = 10\n"
                     "max_pending = 100\n"
+                    "max_pending_per_conn = 7\n"
+                    "max_frame = 8192\n"
+                    "max_client_output = 65536\n"
+                    "client_idle_timeout_ms = 300\n"
                     "log_level = WARN\n");
     cr_assert_eq(cfg.n_members, 2);
     cr_assert_eq(cfg.members[1].id, 7);
@@ -164,6 +172,10 @@ Test(config, every_key_can_be_set)
     cr_assert_eq(cfg.segment_entries, 16);
     cr_assert_eq(cfg.max_clients, 10);
     cr_assert_eq(cfg.max_pending, 100);
+    cr_assert_eq(cfg.max_pending_per_conn, 7);
+    cr_assert_eq(cfg.max_frame, 8192);
+    cr_assert_eq(cfg.max_client_output, 65536);
+    cr_assert_eq(cfg.client_idle_timeout_ms, 300);
     cr_assert_eq(cfg.log_level, LUM_LOG_WARN);
 }
 
@@ -459,4 +471,24 @@ Test(config, a_missing_file_is_an_io_error_naming_it)
     cr_assert_eq(server_config_load(path, &cfg, &err), -LUM_EIO);
     cr_assert(strstr(err.msg, path), "%s", err.msg);
     cr_assert(strstr(err.msg, "No such file"), "%s", err.msg);
+}
+
+Test(config, client_limits_are_range_checked)
+{
+    /* CONFIG_REQUIRED is 4 lines: the bad one is line 5 */
+    config_refused(CONFIG_REQUIRED "max_pending_per_conn = 0\n", 5,
+                   "max_pending_per_conn must be a whole number in 1..4194304");
+    config_refused(CONFIG_REQUIRED "max_frame = 8191\n", 5,
+                   "max_frame must be a whole number in 8192..1048576, not \"8191\"");
+    config_refused(CONFIG_REQUIRED "max_frame = 1048577\n", 5, "max_frame must be");
+    config_refused(CONFIG_REQUIRED "max_client_output = 65535\n", 5,
+                   "max_client_output must be a whole number in 65536..1073741824");
+    config_refused(CONFIG_REQUIRED "client_idle_timeout_ms = -1\n", 5,
+                   "client_idle_timeout_ms must be a whole number in 0..86400000");
+    config_refused(CONFIG_REQUIRED "client_idle_timeout_ms = 86400001\n", 5,
+                   "client_idle_timeout_ms must be");
+    config_accepted(CONFIG_REQUIRED "max_frame = 1048576\nclient_idle_timeout_ms = 0\n"
+                    "max_pending_per_conn = 4194304\nmax_client_output = 1073741824\n");
+    cr_assert_eq(cfg.max_frame, 1048576);
+    cr_assert_eq(cfg.max_pending_per_conn, 4194304);
 }
