@@ -99,7 +99,8 @@ Test(hmac, rfc4231)
     const char *d6 = "Test Using Larger Than Block-Size Key - Hash Key First";
     check_hmac(key, 131, d6, strlen(d6),
                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
-    const char *d7 = "This is a test using a larger than block-size key and a larger than "  /* case 7 */
+    /* case 7 */
+    const char *d7 = "This is a test using a larger than block-size key and a larger than "
                      "block-size data. The key needs to be hashed before being used by the "
                      "HMAC algorithm.";
     check_hmac(key, 131, d7, strlen(d7),
