@@ -31,6 +31,8 @@ _Static_assert(WIRE_FRAME_MAX >= WIRE_BATCH_MAX * (RAFT_PAYLOAD_MAX + WIRE_ENTRY
 enum wire_type {
     /* peers */
     WIRE_HELLO = 1,           /* first frame on a peer connection, from the dialer      */
+    /* both, only when a cluster secret is configured: before anything else (auth.c) */
+    WIRE_AUTH = 2,
     WIRE_SNAP_CHUNK = 8,      /* a piece of a snapshot file, before its SNAPSHOT message */
     WIRE_RAFT_BASE = 16,      /* WIRE_RAFT_BASE + enum raft_msg_type                    */
     /* clients */
@@ -53,6 +55,47 @@ struct wire_frame {
  * version; -LUM_EMALFORMED for a length below 2 or an unknown type. */
 int wire_frame_peek(const uint8_t *buf, size_t len, uint32_t frame_max,
                     struct wire_frame *out);
+
+/* ---- authentication -------------------------------------------------------------------------
+ * The cluster-secret handshake (src/wire/auth.c has the protocol). One frame type, three
+ * steps; every AUTH body is the same 65 bytes: u8 step | nonce[32] | mac[32]. */
+
+#define WIRE_AUTH_NONCE 32u
+#define WIRE_AUTH_MAC   32u
+
+enum wire_auth_step {
+    WIRE_AUTH_CHALLENGE = 1,  /* acceptor -> dialer: nonce_a, mac all zero               */
+    WIRE_AUTH_PROOF = 2,      /* dialer -> acceptor: nonce_d, mac = proof of the dialer   */
+    WIRE_AUTH_ACCEPT = 3,     /* acceptor -> dialer: nonce_a again, mac = its own proof   */
+};
+
+struct wire_auth {
+    uint8_t step;             /* enum wire_auth_step */
+    uint8_t nonce[WIRE_AUTH_NONCE];
+    uint8_t mac[WIRE_AUTH_MAC];
+};
+
+int wire_encode_auth(uint8_t *buf, size_t cap, const struct wire_auth *a);
+int wire_decode_auth(const struct wire_frame *f, struct wire_auth *out);
+
+/* A fresh random nonce from getrandom(2): 0, or -LUM_EIO if the kernel gives none. */
+int wire_auth_nonce(uint8_t nonce[WIRE_AUTH_NONCE]);
+/* The two proofs. The dialer's: HMAC(secret, "luminous auth v1 dialer" | nonce_a | nonce_d);
+ * the acceptor's: HMAC(secret, "luminous auth v1 acceptor" | nonce_d | nonce_a). */
+void wire_auth_dialer_mac(const void *secret, size_t secret_len,
+                          const uint8_t nonce_a[WIRE_AUTH_NONCE],
+                          const uint8_t nonce_d[WIRE_AUTH_NONCE], uint8_t mac[WIRE_AUTH_MAC]);
+void wire_auth_acceptor_mac(const void *secret, size_t secret_len,
+                            const uint8_t nonce_a[WIRE_AUTH_NONCE],
+                            const uint8_t nonce_d[WIRE_AUTH_NONCE], uint8_t mac[WIRE_AUTH_MAC]);
+/* Constant-time checks of a received proof: true if it is the one the secret gives. */
+bool wire_auth_dialer_ok(const void *secret, size_t secret_len,
+                         const uint8_t nonce_a[WIRE_AUTH_NONCE],
+                         const struct wire_auth *proof);
+bool wire_auth_acceptor_ok(const void *secret, size_t secret_len,
+                           const uint8_t nonce_a[WIRE_AUTH_NONCE],
+                           const uint8_t nonce_d[WIRE_AUTH_NONCE],
+                           const struct wire_auth *accept);
 
 /* ---- peers ---------------------------------------------------------------------------------- */
 

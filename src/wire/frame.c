@@ -3,11 +3,11 @@
  * Layout (every integer little-endian):
  *   offset 0  u32 length   bytes after this field: 2 + body length. At least 2.
  *   offset 4  u8  version  WIRE_VERSION (1)
- *   offset 5  u8  type     enum wire_type: 1 HELLO, 17..26 Raft (WIRE_RAFT_BASE + enum
- *                          raft_msg_type), 64 CLIENT_REQUEST, 65 CLIENT_RESPONSE,
- *                          66 STATUS_RESPONSE. Nothing else.
+ *   offset 5  u8  type     enum wire_type: 1 HELLO, 2 AUTH, 8 SNAP_CHUNK, 17..26 Raft
+ *                          (WIRE_RAFT_BASE + enum raft_msg_type), 64 CLIENT_REQUEST,
+ *                          65 CLIENT_RESPONSE, 66 STATUS_RESPONSE. Nothing else.
  *   offset 6  body         length - 2 bytes; each type's layout is described in the file
- *                          that owns it (peer.c, client.c)
+ *                          that owns it (peer.c, client.c, auth.c)
  * Validity: the frame size, 4 + length, is at most the receiver's frame_max (so a receive
  * buffer of frame_max bytes holds any frame we accept); version and type are known.
  * Each check runs as soon as the bytes it needs are there: an oversized frame, another
@@ -21,6 +21,7 @@ static bool frame_type_known(uint8_t type)
 {
     switch (type) {
     case WIRE_HELLO:
+    case WIRE_AUTH:
     case WIRE_SNAP_CHUNK:
     case WIRE_CLIENT_REQUEST:
     case WIRE_CLIENT_RESPONSE:

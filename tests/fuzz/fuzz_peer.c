@@ -1,4 +1,4 @@
-/* libFuzzer target: the peer codec (frame peek, hello, snapshot chunk, the Raft messages)
+/* libFuzzer target: the peer codec (frame peek, hello, auth, snapshot chunk, the Raft messages)
  * and the payload of a MEMBERS entry, which arrives inside an append (raft_members_decode).
  * Input: byte 0 is the frame type (0: a MEMBERS payload), the rest the body, so the fuzzer
  * needs no valid header to reach the decoders; the whole input is also offered to
@@ -49,6 +49,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct wire_hello h;
         if (wire_decode_hello(&f, &h) == 0)
             fuzz_check_same(&f, wire_encode_hello(fuzz_buf, sizeof fuzz_buf, &h));
+    } else if (f.type == WIRE_AUTH) {
+        struct wire_auth a;
+        if (wire_decode_auth(&f, &a) == 0)
+            fuzz_check_same(&f, wire_encode_auth(fuzz_buf, sizeof fuzz_buf, &a));
     } else if (f.type == WIRE_SNAP_CHUNK) {
         struct wire_snap_chunk c;
         if (wire_decode_snap_chunk(&f, &c) == 0)

@@ -52,6 +52,10 @@ static void corpus_peer(void)
     struct wire_hello h = {.cluster_id = 7, .node_id = 2, .protocol = WIRE_VERSION};
     strcpy(h.peer_addr, "127.0.0.1:7002");
     corpus_frame("peer", "hello", wire_encode_hello(corpus_buf, sizeof corpus_buf, &h));
+    struct wire_auth a = {.step = WIRE_AUTH_PROOF};
+    for (size_t i = 0; i < WIRE_AUTH_NONCE; i++)
+        a.nonce[i] = a.mac[i] = (uint8_t)(i * 37 + 1);
+    corpus_frame("peer", "auth", wire_encode_auth(corpus_buf, sizeof corpus_buf, &a));
     struct wire_snap_chunk c = {.from = 1, .to = 2, .term = 3, .index = 10, .snap_term = 3,
                                 .offset = 0, .total = 5, .data = (const uint8_t *)"abcde",
                                 .len = 5};

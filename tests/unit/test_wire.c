@@ -21,7 +21,7 @@
 #define ENTRIES_MAX 64u   /* entries_cap the tests decode with */
 
 static const uint8_t known_types[] = {
-    WIRE_HELLO, WIRE_SNAP_CHUNK,
+    WIRE_HELLO, WIRE_AUTH, WIRE_SNAP_CHUNK,
     WIRE_RAFT_BASE + RAFT_MSG_VOTE,      WIRE_RAFT_BASE + RAFT_MSG_VOTE_RESP,
     WIRE_RAFT_BASE + RAFT_MSG_PREVOTE,   WIRE_RAFT_BASE + RAFT_MSG_PREVOTE_RESP,
     WIRE_RAFT_BASE + RAFT_MSG_APPEND,    WIRE_RAFT_BASE + RAFT_MSG_APPEND_RESP,
@@ -872,7 +872,7 @@ Test(wire, another_version_is_refused_as_soon_as_its_byte_arrives)
     cr_assert_eq(peek_header(22, WIRE_VERSION, WIRE_HELLO, 5, WIRE_FRAME_MAX), -LUM_EAGAIN);
 }
 
-Test(wire, only_the_fifteen_known_types_are_accepted_and_before_the_body_arrives)
+Test(wire, only_the_sixteen_known_types_are_accepted_and_before_the_body_arrives)
 {
     for (int t = 0; t < 256; t++) {
         bool known = memchr(known_types, t, KNOWN_TYPES_COUNT) != NULL;
@@ -912,12 +912,17 @@ Test(wire, peek_finds_back_to_back_frames_one_at_a_time)
 Test(wire, decoders_refuse_frames_of_another_type)
 {
     static const uint8_t body[64];
+    static const uint8_t auth_body[65] = {WIRE_AUTH_PROOF};
     for (size_t i = 0; i < KNOWN_TYPES_COUNT; i++) {
         struct wire_frame f = {known_types[i], body, sizeof body, sizeof body + 6};
         if (known_types[i] != WIRE_HELLO)
             cr_assert_eq(wire_decode_hello(&f, &dec.hello), -LUM_EMALFORMED);
         if (known_types[i] != WIRE_SNAP_CHUNK)
             cr_assert_eq(wire_decode_snap_chunk(&f, &dec.chunk), -LUM_EMALFORMED);
+        struct wire_auth auth;
+        struct wire_frame f65 = {known_types[i], auth_body, sizeof auth_body, sizeof auth_body + 6};
+        if (known_types[i] != WIRE_AUTH) /* a well-formed AUTH body: only the type is wrong */
+            cr_assert_eq(wire_decode_auth(&f65, &auth), -LUM_EMALFORMED);
         if (!type_is_raft(known_types[i]))
             cr_assert_eq(wire_decode_raft(&f, &dec.msg, dec_entries, ENTRIES_MAX),
                          -LUM_EMALFORMED);
