@@ -33,7 +33,7 @@ SIM_FIXED := --no-membership --no-snapshots --no-transfers
 
 BINS := $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench $(BUILD)/lincheck $(BUILD)/lintest
 
-.PHONY: all test fault torture unit sim check-core deps asan clean run stop raftbench bench bench-etcd \
+.PHONY: all test fault torture unit sim check-core deps asan clean run stop raftbench bench bench-etcd crash-torture \
         fuzz fuzz-build fuzz-corpus
 all: $(BUILD)/libluminous.a $(BUILD)/sim $(BINS)
 
@@ -112,9 +112,12 @@ endef
 fault: all
 	@$(FAULT_RUN)
 
-# Long: the fault test for DURATION seconds (default 600).
-torture: all
+# Long: the fault test for DURATION seconds (default 600), then TORTURE_ROUNDS rounds of the
+# crash loop (below): together several hundred kill -9s, every acknowledged write checked.
+TORTURE_ROUNDS ?= 100
+torture: all $(BUILD)/raftbench
 	@BIN_DIR=$(BUILD) DURATION=$(if $(DURATION),$(DURATION),600) bash tests/fault/nemesis.sh
+	@ROUNDS=$(TORTURE_ROUNDS) BIN_DIR=$(BUILD) bash tools/crash-torture.sh
 
 unit: deps $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do $$t; done
@@ -160,6 +163,12 @@ bench: $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
 # The same sweep against etcd and Luminous, in alternation, and the ratios.
 bench-etcd: $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
 	@BIN_DIR=$(BUILD) bash tools/bench-etcd.sh
+
+# Crash consistency (issue 6): ROUNDS rounds of load + kill -9 of one node / the leader / a
+# majority / all nodes on one loopback cluster, every acknowledged write read back after each.
+ROUNDS ?= 200
+crash-torture: $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
+	@ROUNDS=$(ROUNDS) BIN_DIR=$(BUILD) bash tools/crash-torture.sh
 
 # Fuzzing (tests/fuzz/): libFuzzer targets for the peer and client codecs, the config parser,
 # log recovery and the key-value machine, built with clang apart from the gcc build (their own
