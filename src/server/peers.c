@@ -167,6 +167,24 @@ static struct peer *peers_find(struct server *s, uint64_t id)
     return NULL;
 }
 
+/* A snapshot file is checked whole (crc) before its first send: bit rot on the leader's disk
+ * must not reach a follower. The follower checks it again before installing it; this check
+ * is what makes the leader write a fresh snapshot instead of sending the bad one forever. */
+static bool peer_snapshot_sound(struct server *s, const char *name)
+{
+    if (strcmp(s->snap_verified, name) == 0)
+        return true;
+    struct snap_meta meta;
+    struct lum_err err;
+    if (snap_check(storage_dirfd(s->storage), name, &meta, &err) != 0) {
+        lum_error("not sending snapshot %s: %s; writing a new snapshot", name, err.msg);
+        snapshot_start(s);
+        return false;
+    }
+    snprintf(s->snap_verified, sizeof s->snap_verified, "%s", name);
+    return true;
+}
+
 /* The core wants a snapshot sent: stream the file it names, then the message. */
 static void peer_stream_start(struct server *s, struct peer *p, const struct raft_msg *m)
 {
@@ -175,7 +193,13 @@ static void peer_stream_start(struct server *s, struct peer *p, const struct raf
     char name[64];
     snap_name(name, sizeof name, m->snapshot.term, m->snapshot.index);
     struct lum_err err;
-    int fd = snap_file_open(storage_dirfd(s->storage), name, &p->stream.size, &err);
+    int fd = -1;
+    if (p->ready && !peer_snapshot_sound(s, name)) {
+        p->stream.report = true; /* failed: the core tries again later */
+        p->stream.ok = false;
+        return;
+    }
+    fd = snap_file_open(storage_dirfd(s->storage), name, &p->stream.size, &err);
     if (fd < 0 || !p->ready) {
         if (fd >= 0)
             close(fd);

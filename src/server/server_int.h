@@ -268,6 +268,7 @@ struct server {
     pid_t    snap_child;                /* writing a snapshot, or 0              */
     uint64_t snap_child_index;
     uint64_t snap_index, snap_prev_index; /* the newest snapshot and the one before */
+    char     snap_verified[64];         /* the snapshot file last checked whole before a send */
     bool     stopping;                  /* SIGTERM: handing leadership over      */
     uint64_t stop_deadline_ms;
     struct inbound *inbound[SERVER_INBOUND_MAX];
