@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "luminous/client.h"
+#include "luminous/secret.h"
 #include "luminous/kv.h"
 #include "../tests/fault/lincheck.h"
 
@@ -26,6 +27,7 @@ struct lt_cfg {
     uint32_t    timeout_ms;
     unsigned    seed;
     bool        stale;
+    struct lum_secret secret; /* --secret-file; len 0: none */
 };
 
 struct lt_thread {
@@ -86,12 +88,16 @@ static void *lt_run(void *arg)
         fprintf(stderr, "lintest: open: %s\n", err.msg);
         return NULL;
     }
+    if (cfg->secret.len > 0)
+        lum_client_set_secret(c, cfg->secret.key, cfg->secret.len);
     lt_rotate(cfg->cluster, t->no, rot, sizeof rot);
     if (cfg->stale && lum_client_open(rot, cfg->timeout_ms, &rc, &err) != 0) {
         fprintf(stderr, "lintest: open: %s\n", err.msg);
         lum_client_close(c);
         return NULL;
     }
+    if (rc && cfg->secret.len > 0)
+        lum_client_set_secret(rc, cfg->secret.key, cfg->secret.len);
     unsigned seed = cfg->seed * 7919u + (unsigned)t->no;
     char last[16][64];  /* the last value this thread saw per key: cas's expected value */
     for (int k = 0; k < 16; k++)
@@ -181,7 +187,8 @@ int main(int argc, char **argv)
         {"keys", required_argument, NULL, 'k'},    {"duration", required_argument, NULL, 'd'},
         {"timeout-ms", required_argument, NULL, 'T'}, {"seed", required_argument, NULL, 's'},
         {"out", required_argument, NULL, 'o'},     {"stale", no_argument, NULL, 'S'},
-        {0, 0, 0, 0}};
+        {"secret-file", required_argument, NULL, 'F'}, {0, 0, 0, 0}};
+    struct lum_err err;
     for (int ch; (ch = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (ch) {
         case 'c': cfg.cluster = optarg; break;
@@ -192,10 +199,16 @@ int main(int argc, char **argv)
         case 's': cfg.seed = (unsigned)atoi(optarg); break;
         case 'o': cfg.out = optarg; break;
         case 'S': cfg.stale = true; break;
+        case 'F':
+            if (lum_secret_load(optarg, &cfg.secret, &err) != 0) {
+                fprintf(stderr, "lintest: --secret-file: %s\n", err.msg);
+                return 2;
+            }
+            break;
         default:
             fprintf(stderr, "usage: lintest [--cluster H:P,...] [--threads N] [--keys K] "
                             "[--duration S] [--timeout-ms MS] [--seed S] [--out FILE] "
-                            "[--stale]\n");
+                            "[--stale] [--secret-file PATH]\n");
             return 2;
         }
     }

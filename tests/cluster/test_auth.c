@@ -85,6 +85,19 @@ Test(auth, a_client_with_the_secret_is_served)
     cr_assert_eq(r.exit_code, 0, "raftctl status: %s", r.err);
     cr_assert(strstr(r.out, "leader"), "%s", r.out);
     unsetenv("LUMINOUS_SECRET_FILE");
+
+    char hist[PATH_MAX];
+    snprintf(hist, sizeof hist, "%s/lintest.txt", c->dir);
+    const char *lt[] = {"--cluster", c->clients_list, "--secret-file", c->secret_path,
+                        "--threads", "2", "--duration", "1", "--out", hist, NULL};
+    cluster_exec(c, &r, 60000, NULL, "lintest", lt);
+    cr_assert_eq(r.exit_code, 0, "lintest: %s%s", r.out, r.err);
+    FILE *f = fopen(hist, "r");
+    cr_assert_not_null(f);
+    static char h[1 << 16];
+    h[fread(h, 1, sizeof h - 1, f)] = '\0';
+    fclose(f);
+    cr_assert(strstr(h, " ok\n"), "lintest's operations were not answered:\n%.400s", h);
     cluster_passed();
 }
 
