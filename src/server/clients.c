@@ -250,7 +250,7 @@ static void client_on_event(struct loop_watch *w, uint32_t events)
     if (c->paused || !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         return;
     int rv = server_read_frames(&c->conn, c->name, client_frame, c);
-    if (rv == -LUM_ETOOBIG)
+    if (rv == -LUM_ETOOBIG && c->authed) /* the unauthenticated get no word from us */
         limits_frame_too_big(s, c);
     if (rv != 0)
         client_close(s, c);
