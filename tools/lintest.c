@@ -3,7 +3,7 @@
  * with CLOCK_MONOTONIC invoke/complete times in the lincheck format (a write that timed
  * out or failed is indeterminate); then the history is checked and the verdict printed.
  *   lintest [--cluster H:P,...] [--threads N] [--keys K] [--duration S] [--timeout-ms MS]
- *           [--seed S] [--out FILE] [--stale] [--key-seconds S]
+ *           [--seed S] [--out FILE] [--stale] [--key-seconds S] [--secret-file PATH]
  * --key-seconds S moves the threads to K fresh keys every S seconds (as Jepsen's independent
  * keys): an indeterminate write stays open to the end of its key's history, so on long runs
  * with many faults one key's history would grow past what the checker can search.
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "luminous/client.h"
+#include "luminous/secret.h"
 #include "luminous/kv.h"
 #include "../tests/fault/lincheck.h"
 
@@ -30,6 +31,7 @@ struct lt_cfg {
     uint32_t    timeout_ms;
     unsigned    seed;
     bool        stale;
+    struct lum_secret secret; /* --secret-file; len 0: none */
 };
 
 struct lt_thread {
@@ -90,12 +92,16 @@ static void *lt_run(void *arg)
         fprintf(stderr, "lintest: open: %s\n", err.msg);
         return NULL;
     }
+    if (cfg->secret.len > 0)
+        lum_client_set_secret(c, cfg->secret.key, cfg->secret.len);
     lt_rotate(cfg->cluster, t->no, rot, sizeof rot);
     if (cfg->stale && lum_client_open(rot, cfg->timeout_ms, &rc, &err) != 0) {
         fprintf(stderr, "lintest: open: %s\n", err.msg);
         lum_client_close(c);
         return NULL;
     }
+    if (rc && cfg->secret.len > 0)
+        lum_client_set_secret(rc, cfg->secret.key, cfg->secret.len);
     unsigned seed = cfg->seed * 7919u + (unsigned)t->no;
     char last[16][64];  /* the last value this thread saw per key: cas's expected value */
     int  last_gen = -1;
@@ -192,7 +198,9 @@ int main(int argc, char **argv)
         {"keys", required_argument, NULL, 'k'},    {"duration", required_argument, NULL, 'd'},
         {"timeout-ms", required_argument, NULL, 'T'}, {"seed", required_argument, NULL, 's'},
         {"out", required_argument, NULL, 'o'},     {"stale", no_argument, NULL, 'S'},
-        {"key-seconds", required_argument, NULL, 'K'}, {0, 0, 0, 0}};
+        {"key-seconds", required_argument, NULL, 'K'},
+        {"secret-file", required_argument, NULL, 'F'}, {0, 0, 0, 0}};
+    struct lum_err err;
     for (int ch; (ch = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         switch (ch) {
         case 'c': cfg.cluster = optarg; break;
@@ -204,10 +212,16 @@ int main(int argc, char **argv)
         case 'o': cfg.out = optarg; break;
         case 'S': cfg.stale = true; break;
         case 'K': cfg.key_seconds = atoi(optarg); break;
+        case 'F':
+            if (lum_secret_load(optarg, &cfg.secret, &err) != 0) {
+                fprintf(stderr, "lintest: --secret-file: %s\n", err.msg);
+                return 2;
+            }
+            break;
         default:
             fprintf(stderr, "usage: lintest [--cluster H:P,...] [--threads N] [--keys K] "
                             "[--duration S] [--timeout-ms MS] [--seed S] [--out FILE] "
-                            "[--stale] [--key-seconds S]\n");
+                            "[--stale] [--key-seconds S] [--secret-file PATH]\n");
             return 2;
         }
     }

@@ -10,6 +10,7 @@
 #include "luminous/client.h"
 #include "luminous/io.h"
 #include "luminous/kv.h"
+#include "luminous/secret.h"
 
 enum { EXIT_OK = 0, EXIT_NO = 1, EXIT_USAGE = 2, EXIT_UNAVAILABLE = 3 };
 
@@ -18,13 +19,15 @@ struct ctl {
     uint32_t    timeout_ms;
     bool        json, stale;
     uint64_t    ttl_s;
+    const char *secret_file;  /* NULL: no handshake */
     struct lum_client *client;
 };
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: raftctl [--cluster HOST:PORT,...] [--timeout MS] [--json] COMMAND\n"
+            "usage: raftctl [--cluster HOST:PORT,...] [--timeout MS] [--json] [--secret-file PATH]\n"
+            "               COMMAND\n"
             "  put KEY VALUE [--ttl SECONDS]   store VALUE under KEY\n"
             "  get KEY [--stale]               print KEY's value (exit 1 if absent)\n"
             "  del KEY                         delete KEY\n"
@@ -37,7 +40,10 @@ static void usage(FILE *f)
             "  transfer ID                     hand leadership to voter ID\n"
             "  snapshot                        take a snapshot on the leader now\n"
             "--cluster defaults to $LUMINOUS_CLUSTER, then " LUM_CLUSTER_DEFAULT "\n"
-            "exit: 0 ok, 1 no such key / no match, 2 usage, 3 cluster unavailable or timed out\n");
+            "--secret-file (the cluster secret, when the servers have secret_file) defaults\n"
+            "  to $LUMINOUS_SECRET_FILE\n"
+            "exit: 0 ok, 1 no such key / no match, 2 usage, 3 cluster unavailable, timed out or\n"
+            "  authentication refused\n");
 }
 
 static void json_string(const void *data, size_t len)
@@ -63,6 +69,8 @@ static int ctl_failed(const char *what, int rv, const struct lum_err *err)
                 what, err->msg);
     else if (rv == -LUM_EUNAVAILABLE)
         fprintf(stderr, "raftctl: %s: cluster unavailable: %s\n", what, err->msg);
+    else if (rv == -LUM_EAUTH)
+        fprintf(stderr, "raftctl: %s: %s\n", what, err->msg);
     else
         fprintf(stderr, "raftctl: %s: %s\n", what, lum_strerror(rv));
     return rv == -LUM_ETOOBIG || rv == -LUM_EINVAL ? EXIT_USAGE : EXIT_UNAVAILABLE;
@@ -240,6 +248,11 @@ static int cmd_status(struct ctl *ctl, char **args)
         const char *addr = lum_client_node_addr(ctl->client, i);
         struct lum_err err = {{0}};
         int rv = lum_client_status(ctl->client, i, &st, &err);
+        if (rv == -LUM_EAUTH) { /* every node would say the same */
+            if (ctl->json)
+                printf("]\n");
+            return ctl_failed("status", rv, &err);
+        }
         if (rv != 0) {
             if (ctl->json)
                 status_json(NULL, addr, err.msg, i == 0);
@@ -480,6 +493,22 @@ static int cmd_snapshot(struct ctl *ctl, char **args)
     return ex;
 }
 
+/* --secret-file (or $LUMINOUS_SECRET_FILE): read it, hand it to the client, forget it. */
+static int ctl_secret(struct ctl *ctl)
+{
+    if (!ctl->secret_file || !*ctl->secret_file)
+        return 0;
+    static struct lum_secret secret;
+    struct lum_err err;
+    int rv = lum_secret_load(ctl->secret_file, &secret, &err);
+    if (rv == 0)
+        rv = lum_client_set_secret(ctl->client, secret.key, secret.len);
+    else
+        fprintf(stderr, "raftctl: --secret-file: %s\n", err.msg);
+    memset(&secret, 0, sizeof secret);
+    return rv;
+}
+
 static const struct {
     const char *name;
     int         args;  /* -1: the command checks its own */
@@ -495,12 +524,14 @@ int main(int argc, char **argv)
 {
     struct ctl ctl = {.timeout_ms = 0}; /* 0: the command's default */
     ctl.cluster = getenv("LUMINOUS_CLUSTER");
+    ctl.secret_file = getenv("LUMINOUS_SECRET_FILE");
     if (!ctl.cluster || !*ctl.cluster)
         ctl.cluster = LUM_CLUSTER_DEFAULT;
     static const struct option longopts[] = {
         {"cluster", required_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},          {"stale", no_argument, NULL, 's'},
         {"ttl", required_argument, NULL, 'T'},     {"help", no_argument, NULL, 'h'},
+        {"secret-file", required_argument, NULL, 'S'},
         {0, 0, 0, 0},
     };
     int opt;
@@ -527,6 +558,7 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'S': ctl.secret_file = optarg; break;
         case 'h': usage(stdout); return EXIT_OK;
         default: usage(stderr); return EXIT_USAGE;
         }
@@ -554,6 +586,10 @@ int main(int argc, char **argv)
         struct lum_err err = {{0}};
         if (lum_client_open(ctl.cluster, ctl.timeout_ms, &ctl.client, &err) != 0) {
             fprintf(stderr, "raftctl: --cluster: %s\n", err.msg);
+            return EXIT_USAGE;
+        }
+        if (ctl_secret(&ctl) != 0) {
+            lum_client_close(ctl.client);
             return EXIT_USAGE;
         }
         int rv = commands[i].fn(&ctl, argv + optind + 1);

@@ -27,6 +27,7 @@ enum lum_error {
     LUM_ECLOSED,                      /* the peer closed the connection            */
     LUM_ETIMEDOUT,
     LUM_EUNAVAILABLE,                 /* no leader / cluster unreachable           */
+    LUM_EAUTH,                        /* the cluster secret handshake failed       */
     LUM_ERROR_END_
 };
 

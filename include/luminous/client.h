@@ -6,6 +6,7 @@
 #define LUMINOUS_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "luminous/base.h"
@@ -30,10 +31,16 @@ struct lum_reply {
 int  lum_client_open(const char *cluster, uint32_t timeout_ms, struct lum_client **out,
                      struct lum_err *err);
 void lum_client_close(struct lum_client *c);
+/* Sets the cluster secret (at most LUM_SECRET_MAX bytes; copied): every new connection
+ * then runs the handshake before its first request. Without one, a node that asks for it
+ * fails the call with -LUM_EAUTH ("NODE requires authentication: ..."), as does a node
+ * with another secret ("NODE: authentication failed (wrong secret?)"). 0 or -LUM_EINVAL. */
+int  lum_client_set_secret(struct lum_client *c, const void *key, size_t len);
 
 /* A write. 0 with *out filled when the cluster answered; -LUM_ETIMEDOUT when the deadline
  * passed without an answer (the write may or may not have happened); -LUM_EUNAVAILABLE when
- * no node could be reached at all. err says what happened last. */
+ * no node could be reached at all; -LUM_EAUTH (see lum_client_set_secret). err says what
+ * happened last. */
 int  lum_client_command(struct lum_client *c, uint16_t entry_type, const void *body,
                         uint32_t len, struct lum_reply *out, struct lum_err *err);
 /* A read: linearizable through the leader, or with stale from the first node that answers. */

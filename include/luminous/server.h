@@ -9,6 +9,7 @@
 
 #include "luminous/base.h"
 #include "luminous/raft.h"
+#include "luminous/secret.h"
 #include "luminous/wire.h"
 
 /* ---- configuration (raft.conf) -------------------------------------------------------------
@@ -52,6 +53,8 @@ struct server_config {
     uint32_t max_client_output;      /* answers queued to one client before cutting it */
     uint32_t client_idle_timeout_ms; /* close a client silent this long; 0: never    */
     int      log_level;              /* enum lum_log_level                           */
+    char     secret_file[PATH_MAX];  /* empty: no authentication                     */
+    struct lum_secret secret;        /* its contents; len 0 when not configured      */
 };
 
 /* Reads and checks a config file. On error returns -LUM_EINVAL (or -LUM_EIO if the file

@@ -21,6 +21,7 @@ const char *lum_strerror(int error)
     case LUM_ECLOSED:      return "connection closed";
     case LUM_ETIMEDOUT:    return "timed out";
     case LUM_EUNAVAILABLE: return "cluster unavailable";
+    case LUM_EAUTH:        return "authentication failed";
     default:               return "unknown error";
     }
 }

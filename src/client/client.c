@@ -11,6 +11,7 @@
 
 #include "luminous/client.h"
 #include "luminous/io.h"
+#include "luminous/secret.h"
 
 #define CLIENT_ATTEMPT_MS 1000u  /* one node gets this long to answer before we move on */
 #define CLIENT_BACKOFF_MS 50u    /* pause when no node knows a leader (an election)     */
@@ -26,6 +27,8 @@ struct lum_client {
     uint64_t client_id, seq, request_id;
     uint8_t *buf;             /* requests out, responses in              */
     size_t   buf_len;         /* bytes of response received              */
+    uint8_t  secret[LUM_SECRET_MAX];
+    size_t   secret_len;      /* 0: no handshake                         */
 };
 
 int lum_client_open(const char *cluster, uint32_t timeout_ms, struct lum_client **out,
@@ -79,7 +82,17 @@ void lum_client_close(struct lum_client *c)
     if (c->fd >= 0)
         close(c->fd);
     free(c->buf);
+    memset(c->secret, 0, sizeof c->secret);
     free(c);
+}
+
+int lum_client_set_secret(struct lum_client *c, const void *key, size_t len)
+{
+    if (len == 0 || len > sizeof c->secret)
+        return -LUM_EINVAL;
+    memcpy(c->secret, key, len);
+    c->secret_len = len;
+    return 0;
 }
 
 uint32_t lum_client_nodes(const struct lum_client *c) { return c->n_addrs; }
@@ -108,6 +121,8 @@ static int client_wait(int fd, short events, uint64_t deadline)
     }
 }
 
+static int client_auth(struct lum_client *c, uint64_t deadline, struct lum_err *err);
+
 static int client_connect(struct lum_client *c, const char *addr, uint64_t deadline,
                           struct lum_err *err)
 {
@@ -129,12 +144,15 @@ static int client_connect(struct lum_client *c, const char *addr, uint64_t deadl
     }
     c->fd = fd;
     snprintf(c->current, sizeof c->current, "%s", addr);
-    return 0;
+    rv = c->secret_len > 0 ? client_auth(c, deadline, err) : 0;
+    if (rv != 0)
+        client_disconnect(c);
+    return rv;
 }
 
-/* Sends buf[0..len) and reads one response frame (of any type) into buf. */
-static int client_roundtrip(struct lum_client *c, size_t len, uint64_t deadline,
-                            struct wire_frame *f, struct lum_err *err)
+/* Sends buf[0..len). */
+static int client_send(struct lum_client *c, size_t len, uint64_t deadline,
+                       struct lum_err *err)
 {
     size_t off = 0;
     while (off < len) {
@@ -144,13 +162,22 @@ static int client_roundtrip(struct lum_client *c, size_t len, uint64_t deadline,
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            if (client_wait(c->fd, POLLOUT, deadline) != 0)
-                goto err_timeout;
+            if (client_wait(c->fd, POLLOUT, deadline) != 0) {
+                lum_errf(err, "%s did not answer in time", c->current);
+                return -LUM_ETIMEDOUT;
+            }
             continue;
         }
         lum_errf(err, "send to %s: %s", c->current, strerror(errno));
         return -LUM_ECLOSED;
     }
+    return 0;
+}
+
+/* Reads one frame (of any type) into buf. */
+static int client_read_frame(struct lum_client *c, uint64_t deadline, struct wire_frame *f,
+                             struct lum_err *err)
+{
     c->buf_len = 0;
     for (;;) {
         int rv = wire_frame_peek(c->buf, c->buf_len, WIRE_FRAME_MAX, f);
@@ -160,8 +187,10 @@ static int client_roundtrip(struct lum_client *c, size_t len, uint64_t deadline,
             lum_errf(err, "bad answer from %s: %s", c->current, lum_strerror(rv));
             return -LUM_EMALFORMED;
         }
-        if (client_wait(c->fd, POLLIN, deadline) != 0)
-            goto err_timeout;
+        if (client_wait(c->fd, POLLIN, deadline) != 0) {
+            lum_errf(err, "%s did not answer in time", c->current);
+            return -LUM_ETIMEDOUT;
+        }
         ssize_t n = recv(c->fd, c->buf + c->buf_len, CLIENT_BUF_SIZE - c->buf_len, 0);
         if (n > 0) {
             c->buf_len += (size_t)n;
@@ -172,16 +201,63 @@ static int client_roundtrip(struct lum_client *c, size_t len, uint64_t deadline,
         lum_errf(err, "%s closed the connection", c->current);
         return -LUM_ECLOSED;
     }
-err_timeout:
-    lum_errf(err, "%s did not answer in time", c->current);
-    return -LUM_ETIMEDOUT;
+}
+
+/* Sends buf[0..len) and reads one response frame (of any type) into buf. */
+static int client_roundtrip(struct lum_client *c, size_t len, uint64_t deadline,
+                            struct wire_frame *f, struct lum_err *err)
+{
+    int rv = client_send(c, len, deadline, err);
+    return rv == 0 ? client_read_frame(c, deadline, f, err) : rv;
+}
+
+/* The dialer's side of the cluster-secret handshake (src/wire/auth.c) on a new connection:
+ * the node's CHALLENGE, our PROOF, its ACCEPT, whose proof we check too. 0, -LUM_EAUTH
+ * (refused or not proven: trying other nodes will not help), or another negated code. */
+static int client_auth(struct lum_client *c, uint64_t deadline, struct lum_err *err)
+{
+    struct wire_frame f;
+    struct wire_auth ch, pr = {.step = WIRE_AUTH_PROOF}, ac;
+    int rv = client_read_frame(c, deadline, &f, err);
+    if (rv == -LUM_ETIMEDOUT)
+        lum_errf(err, "%s sent no authentication challenge in time (no secret_file there?)",
+                 c->current);
+    if (rv != 0)
+        return rv == -LUM_ECLOSED || rv == -LUM_ETIMEDOUT ? -LUM_EUNAVAILABLE : rv;
+    if (f.type != WIRE_AUTH || wire_decode_auth(&f, &ch) != 0 ||
+        ch.step != WIRE_AUTH_CHALLENGE) {
+        lum_errf(err, "%s did not ask for authentication (no secret_file there?)", c->current);
+        return -LUM_EAUTH;
+    }
+    if (wire_auth_nonce(pr.nonce) != 0) {
+        lum_errf(err, "cannot get random bytes for a nonce");
+        return -LUM_EIO;
+    }
+    wire_auth_dialer_mac(c->secret, c->secret_len, ch.nonce, pr.nonce, pr.mac);
+    int n = wire_encode_auth(c->buf, CLIENT_BUF_SIZE, &pr);
+    LUM_ASSERT(n > 0);
+    rv = client_roundtrip(c, (size_t)n, deadline, &f, err);
+    bool accepted = rv == 0 && f.type == WIRE_AUTH && wire_decode_auth(&f, &ac) == 0 &&
+                    wire_auth_acceptor_ok(c->secret, c->secret_len, ch.nonce, pr.nonce, &ac);
+    /* a node closes the connection on a wrong proof, without a word: that is the answer */
+    if (rv == -LUM_ECLOSED || (rv == 0 && !accepted)) {
+        lum_errf(err, "%s: authentication failed (wrong secret?)", c->current);
+        return -LUM_EAUTH;
+    }
+    return rv;
 }
 
 /* A response with request id 0 is the server refusing the connection (max_clients, a
  * frame over max_frame); its data says why. 0 if f is not one, else -LUM_EBUSY (worth a
- * retry) or -LUM_ECLOSED, with the server's words in err. */
+ * retry) or -LUM_ECLOSED, with the server's words in err. An AUTH frame in place of an
+ * answer is a node with a secret challenging a client without one: -LUM_EAUTH. */
 static int client_refusal(struct lum_client *c, const struct wire_frame *f, struct lum_err *err)
 {
+    if (f->type == WIRE_AUTH) {
+        lum_errf(err, "%s requires authentication: pass --secret-file or set "
+                 "LUMINOUS_SECRET_FILE", c->current);
+        return -LUM_EAUTH;
+    }
     struct wire_response rs;
     if (f->type != WIRE_CLIENT_RESPONSE || wire_decode_response(f, &rs) != 0 ||
         rs.request_id != 0 || rs.status == 0)
@@ -255,6 +331,8 @@ static int client_request(struct lum_client *c, struct wire_request *rq, bool fo
             }
         }
         client_disconnect(c);
+        if (rv == -LUM_EAUTH)
+            return rv; /* the nodes share one secret: the others would refuse us too */
         c->next = (c->next + 1) % c->n_addrs;
         snprintf(target, sizeof target, "%s", c->addrs[c->next]);
         if (rv == -LUM_EUNAVAILABLE || rv == -LUM_EBUSY)
@@ -295,7 +373,12 @@ int lum_client_leader_status(struct lum_client *c, struct wire_status *out,
     do {
         for (uint32_t i = 0; i < c->n_addrs; i++) {
             struct lum_err e;
-            if (lum_client_status(c, i, out, &e) != 0)
+            int rv = lum_client_status(c, i, out, &e);
+            if (rv == -LUM_EAUTH) {
+                *err = e;
+                return rv;
+            }
+            if (rv != 0)
                 continue;
             if (out->role == RAFT_LEADER)
                 return 0;

@@ -190,6 +190,14 @@ static void client_status(struct server *s, struct client *c, const struct wire_
 
 static int client_on_frame(struct server *s, struct client *c, const struct wire_frame *f)
 {
+    if (!c->authed) { /* a secret is configured: the first frame must prove it (auth.c) */
+        int rv = auth_accept(s, &c->conn, c->name, c->nonce_a, f);
+        if (rv != 0)
+            return rv;
+        c->authed = true;
+        c->active_ms = clock_mono_ms();
+        return 0;
+    }
     struct wire_request rq;
     int rv = f->type == WIRE_CLIENT_REQUEST ? wire_decode_request(f, &rq) : -LUM_EMALFORMED;
     if (rv != 0) {
@@ -242,7 +250,7 @@ static void client_on_event(struct loop_watch *w, uint32_t events)
     if (c->paused || !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         return;
     int rv = server_read_frames(&c->conn, c->name, client_frame, c);
-    if (rv == -LUM_ETOOBIG)
+    if (rv == -LUM_ETOOBIG && c->authed) /* the unauthenticated get no word from us */
         limits_frame_too_big(s, c);
     if (rv != 0)
         client_close(s, c);
@@ -293,6 +301,7 @@ void clients_on_accept(struct loop_watch *w, uint32_t events)
         net_peer_name(fd, addr, sizeof addr);
         snprintf(c->name, sizeof c->name, "client %s", addr);
         c->active_ms = clock_mono_ms();
+        c->authed = !auth_enabled(s);
         if (conn_open(&c->conn, &s->loop, fd, client_on_event, s->cfg.max_frame,
                       s->cfg.max_client_output) != 0) {
             free(c);
@@ -300,6 +309,11 @@ void clients_on_accept(struct loop_watch *w, uint32_t events)
         }
         s->clients[slot] = c;
         s->clients_count++;
+        /* A secret: the challenge goes first, before the client can ask anything. */
+        if (!c->authed && auth_challenge(&c->conn, c->nonce_a) != 0) {
+            lum_warn("%s: cannot send the authentication challenge, closing", c->name);
+            client_close(s, c);
+        }
     }
 }
 

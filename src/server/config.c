@@ -9,6 +9,7 @@
 
 #include "luminous/io.h"
 #include "luminous/kv.h"
+#include "luminous/secret.h"
 #include "luminous/server.h"
 
 struct config_parse {
@@ -112,7 +113,7 @@ enum config_key {
     KEY_MAX_INFLIGHT, KEY_MAX_BATCH, KEY_LOG_WINDOW, KEY_SEGMENT_ENTRIES, KEY_MAX_CLIENTS,
     KEY_MAX_PENDING, KEY_LOG_LEVEL, KEY_SNAPSHOT_ENTRIES, KEY_SNAPSHOT_MARGIN,
     KEY_CATCHUP_ENTRIES, KEY_MAX_PENDING_PER_CONN, KEY_MAX_FRAME, KEY_MAX_CLIENT_OUTPUT,
-    KEY_CLIENT_IDLE_TIMEOUT_MS, KEY_COUNT_
+    KEY_CLIENT_IDLE_TIMEOUT_MS, KEY_SECRET_FILE, KEY_COUNT_
 };
 
 static const char *const config_keys[KEY_COUNT_] = {
@@ -120,7 +121,7 @@ static const char *const config_keys[KEY_COUNT_] = {
     "tick_ms", "election_ticks", "heartbeat_ticks", "max_inflight", "max_batch",
     "log_window", "segment_entries", "max_clients", "max_pending", "log_level",
     "snapshot_entries", "snapshot_margin", "catchup_entries", "max_pending_per_conn",
-    "max_frame", "max_client_output", "client_idle_timeout_ms",
+    "max_frame", "max_client_output", "client_idle_timeout_ms", "secret_file",
 };
 
 static int config_string(struct config_parse *p, const char *key, const char *v, char *out,
@@ -129,6 +130,22 @@ static int config_string(struct config_parse *p, const char *key, const char *v,
     if (strlen(v) >= size)
         return config_fail(p, "%s is longer than %zu bytes", key, size - 1);
     strcpy(out, v);
+    return 0;
+}
+
+/* The secret is read now, not at first use: a missing or empty file is a config error the
+ * operator sees at startup, with the line that names it. */
+static int config_secret(struct config_parse *p, struct server_config *c, const char *v)
+{
+    int rv = config_string(p, "secret_file", v, c->secret_file, sizeof c->secret_file);
+    if (rv != 0)
+        return rv;
+    struct lum_err e;
+    if (lum_secret_load(v, &c->secret, &e) != 0)
+        return config_fail(p, "secret_file: %s", e.msg);
+    if (c->secret.loose_mode)
+        lum_warn("%s:%d: secret_file %s is readable by group or others (chmod 600 it)",
+                 p->path, p->line, v);
     return 0;
 }
 
@@ -171,6 +188,7 @@ static int config_set(struct config_parse *p, struct server_config *c, enum conf
         return config_u32(p, name, v, SERVER_CLIENT_OUTPUT_MIN, 1u << 30, &c->max_client_output);
     case KEY_CLIENT_IDLE_TIMEOUT_MS:
         return config_u32(p, name, v, 0, 86400000, &c->client_idle_timeout_ms);
+    case KEY_SECRET_FILE:     return config_secret(p, c, v);
     case KEY_LOG_LEVEL: {
         enum lum_log_level level;
         if (lum_log_level_parse(v, &level) != 0)

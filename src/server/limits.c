@@ -1,8 +1,9 @@
 /* Client and peer-link limits (issue 6): connections over max_clients, frames over
- * max_frame, clients pipelining past max_pending_per_conn, idle clients, and accepted peer
- * links that never introduce themselves. Each is refused with a log line, and with an
- * error frame where the client can still read one, so no client can make the server hold
- * more than max_frame of its input, max_client_output of its answers, or a slot forever. */
+ * max_frame, clients pipelining past max_pending_per_conn, idle clients, clients that never
+ * authenticate (with a secret), and accepted peer links that never introduce themselves.
+ * Each is refused with a log line, and with an error frame where the client can still
+ * read one, so no client can make the server hold more than max_frame of its input,
+ * max_client_output of its answers, or a slot forever. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -80,6 +81,15 @@ static void limits_idle_clients(struct server *s, uint64_t now)
     uint32_t timeout = s->cfg.client_idle_timeout_ms;
     for (uint32_t i = 0; i < s->cfg.max_clients && s->clients_count > 0; i++) {
         struct client *c = s->clients[i];
+        /* active_ms is its accept time until it authenticates */
+        if (c && !c->authed && now - c->active_ms >= SERVER_AUTH_TIMEOUT_MS) {
+            auth_warn(s, "%s: did not authenticate within %u ms, closing", c->name,
+                      SERVER_AUTH_TIMEOUT_MS);
+            client_close(s, c);
+            continue;
+        }
+        if (timeout == 0)
+            continue;
         /* waiting for its answers, or for us to send them, is not idle */
         if (!c || c->pending > 0 || conn_pending_out(&c->conn) > 0 ||
             now - c->active_ms < timeout)
@@ -92,7 +102,7 @@ static void limits_idle_clients(struct server *s, uint64_t now)
 
 void limits_tick(struct server *s, uint64_t now)
 {
-    if (s->cfg.client_idle_timeout_ms > 0 &&
+    if ((s->cfg.client_idle_timeout_ms > 0 || auth_enabled(s)) &&
         now - s->limits_scan_ms >= SERVER_HOUSEKEEPING_MS / 2) {
         s->limits_scan_ms = now;
         limits_idle_clients(s, now);
@@ -102,7 +112,8 @@ void limits_tick(struct server *s, uint64_t now)
     for (uint32_t i = 0; i < SERVER_INBOUND_MAX; i++) {
         struct inbound *in = s->inbound[i];
         if (in && !in->hello_done && now - in->opened_ms >= SERVER_HELLO_TIMEOUT_MS) {
-            lum_warn("%s: no hello within %u ms, closing", in->name, SERVER_HELLO_TIMEOUT_MS);
+            lum_warn("%s: no %s within %u ms, closing", in->name,
+                     in->authed ? "hello" : "authentication", SERVER_HELLO_TIMEOUT_MS);
             inbound_close(s, in);
         }
     }

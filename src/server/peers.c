@@ -1,6 +1,8 @@
 /* Connections between servers. We dial every other member (and every server that dialed
  * us) and write our Raft messages on that connection; we accept their dials and read
- * theirs. A dialed connection starts with our hello (cluster, id, our peer address); an
+ * theirs. With a secret, every link first runs the handshake (auth.c; the acceptor
+ * challenges), so a node with another secret never gets as far as the hello. A dialed
+ * connection then starts with our hello (cluster, id, our peer address); an
  * accepted one must start with the dialer's, of our cluster and version, or it is closed.
  * Lost connections are redialed with exponential backoff. A message for a peer we cannot
  * reach now is dropped: Raft retransmits. Snapshots stream to a peer in chunks as its
@@ -33,7 +35,7 @@ static void peer_disconnect(struct peer *p, const char *why)
         lum_info("lost connection to node %llu: %s", (unsigned long long)p->id, why);
     conn_close(&p->out);
     peer_stream_end(p, false);
-    p->connecting = p->ready = false;
+    p->connecting = p->ready = p->authing = false;
     p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : SERVER_BACKOFF_MIN_MS;
     if (p->backoff_ms > SERVER_BACKOFF_MAX_MS)
         p->backoff_ms = SERVER_BACKOFF_MAX_MS;
@@ -72,7 +74,42 @@ static void peer_send_hello(struct peer *p)
     conn_commit(&p->out, (size_t)n);
 }
 
-/* Dialed connections carry nothing to us: readable means closed (or an error). */
+/* Connected and, with a secret, authenticated: introduce ourselves and start sending. */
+static void peer_ready(struct peer *p)
+{
+    p->authing = false;
+    p->ready = true;
+    p->backoff_ms = 0;
+    lum_info("connected to node %llu", (unsigned long long)p->id);
+    peer_send_hello(p);
+    if (conn_flush(&p->out) != 0)
+        peer_disconnect(p, "write failed");
+}
+
+static int peer_auth_frame(void *ctx, const struct wire_frame *f)
+{
+    struct peer *p = ctx;
+    char who[64];
+    snprintf(who, sizeof who, "peer link to node %llu", (unsigned long long)p->id);
+    return auth_dial_step(p->srv, &p->out, who, &p->auth, f);
+}
+
+/* With a secret, the one thing a dialed connection carries to us: the acceptor's
+ * CHALLENGE, then its ACCEPT (auth.c). */
+static void peer_on_auth(struct peer *p)
+{
+    int rv = server_read_frames(&p->out, "peer link", peer_auth_frame, p);
+    if (rv == -LUM_ECLOSED || rv == -LUM_EIO)
+        auth_warn(p->srv, "peer link to node %llu: closed during authentication "
+                  "(wrong secret there, or none configured?)", (unsigned long long)p->id);
+    if (rv != 0)
+        peer_disconnect(p, "authentication failed");
+    else if (p->auth.done)
+        peer_ready(p);
+}
+
+/* Dialed connections carry nothing to us after the handshake: readable means closed (or
+ * an error). */
 static void peer_on_event(struct loop_watch *w, uint32_t events)
 {
     struct peer *p = SERVER_CONTAINER_OF(w, struct peer, out.watch);
@@ -83,14 +120,23 @@ static void peer_on_event(struct loop_watch *w, uint32_t events)
             return;
         }
         p->connecting = false;
-        p->ready = true;
-        p->backoff_ms = 0;
-        lum_info("connected to node %llu", (unsigned long long)p->id);
         loop_mod(&p->srv->loop, &p->out.watch, EPOLLIN | EPOLLRDHUP);
         p->out.want_write = false;
-        peer_send_hello(p);
-        if (conn_flush(&p->out) != 0)
+        if (!auth_enabled(p->srv)) {
+            peer_ready(p);
+            return;
+        }
+        p->authing = true; /* the backoff stays until it passes: a wrong secret redials slowly */
+        memset(&p->auth, 0, sizeof p->auth);
+        return;
+    }
+    if (p->authing) {
+        if ((events & EPOLLOUT) && conn_flush(&p->out) != 0) {
             peer_disconnect(p, "write failed");
+            return;
+        }
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            peer_on_auth(p);
         return;
     }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
@@ -368,6 +414,11 @@ static int inbound_on_chunk(struct inbound *in, const struct wire_frame *f)
 static int inbound_on_frame(struct inbound *in, const struct wire_frame *f)
 {
     struct server *s = in->srv;
+    if (!in->authed) { /* a secret is configured: first the handshake (auth.c) */
+        int rv = auth_accept(s, &in->conn, in->name, in->nonce_a, f);
+        in->authed = rv == 0;
+        return rv;
+    }
     if (!in->hello_done)
         return inbound_on_hello(in, f);
     if (f->type == WIRE_SNAP_CHUNK) {
@@ -403,7 +454,11 @@ static int inbound_frame(void *ctx, const struct wire_frame *f)
 static void inbound_on_event(struct loop_watch *w, uint32_t events)
 {
     struct inbound *in = SERVER_CONTAINER_OF(w, struct inbound, conn.watch);
-    (void)events;
+    /* the handshake's frames are all we ever write here */
+    if ((events & EPOLLOUT) && conn_flush(&in->conn) != 0) {
+        inbound_close(in->srv, in);
+        return;
+    }
     if (server_read_frames(&in->conn, in->name, inbound_frame, in) != 0)
         inbound_close(in->srv, in);
 }
@@ -435,10 +490,15 @@ void peers_on_accept(struct loop_watch *w, uint32_t events)
         net_peer_name(fd, addr, sizeof addr);
         snprintf(in->name, sizeof in->name, "peer link from %s", addr);
         in->opened_ms = clock_mono_ms();
+        in->authed = !auth_enabled(s);
         if (conn_open(&in->conn, &s->loop, fd, inbound_on_event, WIRE_FRAME_MAX, 4096) != 0) {
             free(in);
             continue;
         }
         s->inbound[slot] = in;
+        if (!in->authed && auth_challenge(&in->conn, in->nonce_a) != 0) {
+            lum_warn("%s: cannot send the authentication challenge, closing", in->name);
+            inbound_close(s, in);
+        }
     }
 }

@@ -20,6 +20,7 @@
 #define SERVER_HOUSEKEEPING_MS 100u
 #define SERVER_HELLO_TIMEOUT_MS 5000u     /* an accepted peer link must say hello by then */
 #define SERVER_REFUSAL_LOG_MS  1000u      /* one "max_clients reached" line per this      */
+#define SERVER_AUTH_TIMEOUT_MS 5000u      /* a client must authenticate by then (secret)   */
 /* A leader refuses new writes up front while data_dir's file system has less free space
  * than this (checked every SERVER_DISK_CHECK_MS), so the log rarely meets ENOSPC at all. */
 #define SERVER_DISK_RESERVE_BYTES (16ull << 20)
@@ -57,6 +58,28 @@ int server_read_frames(struct conn *c, const char *who, server_frame_fn *on_fram
 /* The same for the frames already buffered, without reading. */
 int server_parse_frames(struct conn *c, const char *who, server_frame_fn *on_frame, void *ctx);
 
+/* ---- the cluster-secret handshake (auth.c) ----------------------------------------------------
+ * Only when secret_file is configured (auth_enabled). Each returns 0 or a negated code,
+ * after logging why (auth_warn), and the caller closes the connection. */
+struct server;
+/* The dialer's progress on one connection. */
+struct auth_dial {
+    bool    challenged, done;
+    uint8_t nonce_a[WIRE_AUTH_NONCE], nonce_d[WIRE_AUTH_NONCE];
+};
+bool auth_enabled(const struct server *s);
+/* Sends CHALLENGE with a fresh nonce, kept in nonce_a. */
+int  auth_challenge(struct conn *c, uint8_t nonce_a[WIRE_AUTH_NONCE]);
+/* The first frame on an acceptor's connection: must be a valid PROOF; answers ACCEPT. */
+int  auth_accept(struct server *s, struct conn *c, const char *who,
+                 const uint8_t nonce_a[WIRE_AUTH_NONCE], const struct wire_frame *f);
+/* A frame on a connection we dialed, before d->done: CHALLENGE (we send PROOF), then
+ * ACCEPT (checked; d->done is set). */
+int  auth_dial_step(struct server *s, struct conn *c, const char *who, struct auth_dial *d,
+                    const struct wire_frame *f);
+/* A warning, at most a few a second (the rest are counted in the next). */
+void auth_warn(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- peers (peers.c) ------------------------------------------------------------------------
  * Each pair of servers uses two TCP connections: each side dials the other and only
  * writes on the connection it dialed, and only reads on the ones it accepted. */
@@ -75,7 +98,9 @@ struct peer {
     uint64_t id;              /* addresses come from the book             */
     struct conn out;
     bool     connecting;      /* connect() in progress                   */
-    bool     ready;           /* connected and hello sent                */
+    bool     ready;           /* connected, authenticated, hello sent    */
+    bool     authing;         /* connected, the handshake under way       */
+    struct auth_dial auth;
     uint64_t retry_at_ms;     /* next dial, monotonic                    */
     uint32_t backoff_ms;
     uint64_t dropped;         /* messages dropped: not connected or full */
@@ -86,6 +111,8 @@ struct inbound {
     struct server *srv;
     struct conn conn;
     bool     hello_done;
+    bool     authed;          /* passed the handshake (or none is needed) */
+    uint8_t  nonce_a[WIRE_AUTH_NONCE];
     uint64_t node_id;
     uint64_t opened_ms;       /* monotonic: for the hello deadline        */
     char     name[64];
@@ -113,6 +140,8 @@ struct client {
     uint32_t pending;   /* requests waiting on the log or a read barrier */
     bool     dirty;     /* has answers queued: listed in server.dirty_clients */
     bool     paused;    /* max_pending_per_conn reached: not reading (limits.c) */
+    bool     authed;    /* passed the handshake (or none is needed) */
+    uint8_t  nonce_a[WIRE_AUTH_NONCE];
     uint64_t active_ms; /* monotonic: the last frame from it, for the idle timeout */
     char     name[64];
 };
@@ -278,6 +307,8 @@ struct server {
     uint64_t refusal_logged_ms;           /* max_clients: the last log line ...  */
     uint32_t refused;                     /* ... and connections refused since   */
     uint64_t limits_scan_ms;              /* the last idle-client scan           */
+    uint64_t auth_window_ms;              /* authentication warnings: this second, */
+    uint32_t auth_logged, auth_unlogged;  /* lines logged in it, failures not    */
 
     struct raft_entry *decode_entries; /* WIRE_BATCH_MAX: one append's entries, decoded */
     uint8_t *chunk_buf;                /* WIRE_SNAP_CHUNK_MAX: a snapshot piece read    */

@@ -301,6 +301,28 @@ struct cluster *cluster_create(uint32_t n, const char *extra)
     return cluster_create_with_idle(n, n, extra);
 }
 
+void cluster_set_secret(struct cluster *c, const char *secret)
+{
+    cr_assert_lt(strlen(secret), sizeof c->secret);
+    snprintf(c->secret, sizeof c->secret, "%s", secret);
+    snprintf(c->secret_path, sizeof c->secret_path, "%s",
+             cluster_write_file(c, "secret", secret));
+    cr_assert_eq(chmod(c->secret_path, 0600), 0);
+    size_t len = strlen(c->extra);
+    int n = snprintf(c->extra + len, sizeof c->extra - len, "secret_file = %s\n",
+                     c->secret_path);
+    cr_assert_lt((size_t)n, sizeof c->extra - len, "harness: extra config too long");
+    for (uint32_t i = 0; i < c->n; i++)
+        cluster_write_config(c, i, i < c->members);
+}
+
+/* Gives cl the cluster's secret, if it has one. */
+static void cluster_client_secret(struct cluster *c, struct lum_client *cl)
+{
+    if (c->secret[0])
+        cr_assert_eq(lum_client_set_secret(cl, c->secret, strlen(c->secret)), 0);
+}
+
 void cluster_config_idle(struct cluster *c, uint32_t i)
 {
     cr_assert_lt(i, c->n);
@@ -630,6 +652,7 @@ int cluster_status(struct cluster *c, uint32_t i, struct wire_status *out)
     struct lum_err err;
     int rv = lum_client_open(c->nodes[i].client_addr, 1000, &cl, &err);
     cr_assert_eq(rv, 0, "harness: %s", err.msg);
+    cluster_client_secret(c, cl);
     rv = lum_client_status(cl, 0, out, &err);
     lum_client_close(cl);
     return rv;
@@ -805,6 +828,7 @@ struct lum_client *cluster_client(struct cluster *c, uint32_t i, uint32_t timeou
     struct lum_err err;
     int rv = lum_client_open(list, timeout_ms ? timeout_ms : CLUSTER_CLIENT_MS, &cl, &err);
     cr_assert_eq(rv, 0, "harness: client of %s: %s", list, err.msg);
+    cluster_client_secret(c, cl);
     c->clients[c->clients_count++] = cl;
     return cl;
 }
@@ -968,6 +992,10 @@ static void cluster_ctl_va(struct cluster *c, struct cluster_run *r, const char 
     snprintf(timeout, sizeof timeout, "%u", timeout_ms);
     const char *args[48] = {"--cluster", list, "--timeout", timeout};
     uint32_t n = 4;
+    if (c->secret[0]) {
+        args[n++] = "--secret-file";
+        args[n++] = c->secret_path;
+    }
     for (const char *a = va_arg(ap, const char *); a; a = va_arg(ap, const char *)) {
         cr_assert_lt(n, 47u);
         args[n++] = a;

@@ -57,6 +57,8 @@ struct cluster {
     uint32_t n;
     uint32_t members;                 /* nodes 0..members-1 are the initial members       */
     char     extra[2048];             /* config lines of the test, after the defaults     */
+    char     secret[128];             /* the cluster secret; "" none (cluster_set_secret) */
+    char     secret_path[PATH_MAX];
     struct cluster_node nodes[CLUSTER_NODES_MAX];
     char     clients_list[CLUSTER_NODES_MAX * 32]; /* "127.0.0.1:P1,127.0.0.1:P2,..."  */
     struct lum_client *clients[CLUSTER_CLIENTS_MAX];
@@ -76,6 +78,10 @@ struct cluster *cluster_create(uint32_t n, const char *extra);
 struct cluster *cluster_create_with_idle(uint32_t n, uint32_t members, const char *extra);
 /* cluster_create + start every node + wait for a leader. Returns the cluster. */
 struct cluster *cluster_up(uint32_t n, const char *extra);
+/* Before the nodes start: writes secret to a file of the test's dir (mode 0600) and puts
+ * secret_file into every node's config; the harness's clients, status polls and raftctl
+ * runs (cluster_ctl) use it from then on. */
+void cluster_set_secret(struct cluster *c, const char *secret);
 /* The .fini of every suite: tears down the test's cluster, if any. */
 void cluster_fini(void);
 /* The last line of every test: checks that no node died on its own, and marks the test as

@@ -1,5 +1,6 @@
-/* libFuzzer target: the client codec (requests, responses, status, a members body).
- * Input: byte 0 picks the decoder (mod 4), the rest is the body. A decoder must return 0 or
+/* libFuzzer target: the client codec (requests, responses, status, a members body, and the
+ * AUTH frame every connection starts with when a secret is configured).
+ * Input: byte 0 picks the decoder (mod 5), the rest is the body. A decoder must return 0 or
  * an error and never read outside the body; what it accepts must re-encode to the same bytes
  * (client.c promises one encoding per body), else we abort. */
 #include <stdint.h>
@@ -26,9 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1 || size - 1 > WIRE_FRAME_MAX - WIRE_FRAME_HEADER_SIZE)
         return 0;
     static const uint8_t types[] = {WIRE_CLIENT_REQUEST, WIRE_CLIENT_RESPONSE,
-                                    WIRE_STATUS_RESPONSE, 0 /* a members body, no frame */};
+                                    WIRE_STATUS_RESPONSE, 0 /* a members body, no frame */,
+                                    WIRE_AUTH};
     struct wire_frame f = {
-        .type = types[data[0] % 4],
+        .type = types[data[0] % 5],
         .body = data + 1,
         .body_len = (uint32_t)(size - 1),
         .size = (uint32_t)(size - 1 + WIRE_FRAME_HEADER_SIZE),
@@ -44,6 +46,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct wire_response rs;
         if (wire_decode_response(&f, &rs) == 0)
             fuzz_check_same(&f, wire_encode_response(fuzz_buf, sizeof fuzz_buf, &rs));
+        break;
+    }
+    case WIRE_AUTH: {
+        struct wire_auth a;
+        if (wire_decode_auth(&f, &a) == 0)
+            fuzz_check_same(&f, wire_encode_auth(fuzz_buf, sizeof fuzz_buf, &a));
         break;
     }
     case WIRE_STATUS_RESPONSE:

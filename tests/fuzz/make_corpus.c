@@ -126,7 +126,8 @@ static void corpus_peer(void)
 
 static void corpus_client(void)
 {
-    /* byte 0 picks the decoder in fuzz_client.c: 0 request, 1 response, 2 status, 3 members */
+    /* byte 0 picks the decoder in fuzz_client.c: 0 request, 1 response, 2 status, 3 members,
+     * 4 auth */
     struct wire_request rq = {.request_id = 1, .op = WIRE_OP_COMMAND, .entry_type = 64,
                               .client_id = 5, .seq = 1, .body = (const uint8_t *)"k=v",
                               .body_len = 3};
@@ -166,6 +167,13 @@ static void corpus_client(void)
         corpus_fail("members");
     corpus_buf[0] = 3;
     corpus_put("client", "members", NULL, 0, corpus_buf, (size_t)n + 1);
+
+    struct wire_auth a = {.step = WIRE_AUTH_PROOF};
+    for (uint32_t i = 0; i < WIRE_AUTH_NONCE; i++)
+        a.nonce[i] = (uint8_t)i;
+    n = wire_encode_auth(corpus_buf, sizeof corpus_buf, &a);
+    corpus_buf[5] = 4;
+    corpus_frame("client", "auth_proof", n);
 }
 
 static void corpus_config(const char *example)

@@ -492,3 +492,34 @@ Test(config, client_limits_are_range_checked)
     cr_assert_eq(cfg.max_frame, 1048576);
     cr_assert_eq(cfg.max_pending_per_conn, 4194304);
 }
+
+/* secret_file is read while parsing: the key itself lands in the config, and a file that
+ * cannot be used is refused at its line, naming the file. */
+Test(config, secret_file_is_loaded_or_refused_at_its_line)
+{
+    char secret_path[4200], text[8600];
+    snprintf(secret_path, sizeof secret_path, "%s/secret", config_dir);
+    FILE *f = fopen(secret_path, "w");
+    cr_assert_not_null(f);
+    fputs("s3cret\n", f);
+    cr_assert_eq(fclose(f), 0);
+    snprintf(text, sizeof text, CONFIG_REQUIRED "secret_file = %s\n", secret_path);
+    config_accepted(text);
+    cr_assert_str_eq(cfg.secret_file, secret_path);
+    cr_assert_eq(cfg.secret.len, 6);
+    cr_assert_eq(memcmp(cfg.secret.key, "s3cret", 6), 0);
+
+    config_accepted(CONFIG_REQUIRED);
+    cr_assert_eq(cfg.secret.len, 0, "no secret_file: no authentication");
+
+    snprintf(text, sizeof text, CONFIG_REQUIRED "secret_file = %s/none\n", config_dir);
+    config_refused(text, 5, "secret_file: ");
+    cr_assert(strstr(err.msg, "/none"), "names the file: %s", err.msg);
+
+    f = fopen(secret_path, "w");
+    cr_assert_not_null(f);
+    fputs("\n", f);
+    cr_assert_eq(fclose(f), 0);
+    snprintf(text, sizeof text, CONFIG_REQUIRED "secret_file = %s\n", secret_path);
+    config_refused(text, 5, "secret_file: ");
+}
