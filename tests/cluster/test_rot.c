@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,6 +106,72 @@ Test(rot, a_node_with_a_corrupt_log_record_is_reseeded_by_the_readme_procedure, 
     cluster_wait_applied(c, f, st.commit_index);
     uint32_t n = cluster_load_verify(c, &ld, f, true);
     cr_assert_gt(n, 0);
+    cluster_load_free(&ld);
+    cluster_passed();
+}
+
+/* The newest snapshot file of node i (snap/snap-TERM-INDEX, the highest index). */
+static void rot_newest_snapshot(struct cluster *c, uint32_t i, char *path, size_t len)
+{
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/snap", c->nodes[i].data_dir);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s", dir);
+    unsigned long long best = 0, term, idx;
+    char name[256] = "", tail;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (sscanf(de->d_name, "snap-%20llu-%20llu%c", &term, &idx, &tail) == 2 && idx > best)
+            best = idx, snprintf(name, sizeof name, "%s", de->d_name);
+    closedir(d);
+    cr_assert_neq(name[0], '\0', "no snapshot in %s", dir);
+    snprintf(path, len, "%s/%s", dir, name);
+}
+
+/* Bit rot in the leader's snapshot file, found when a follower needs that snapshot: the
+ * leader does not send it (it names the file), writes a new one, and the follower ends with
+ * every acknowledged write; it never installs the damaged one (it would refuse it too). */
+Test(rot, a_leader_does_not_send_a_corrupt_snapshot_and_the_follower_still_catches_up,
+     .timeout = 300)
+{
+    struct cluster *c = cluster_up(3, "snapshot_entries = 0\nsnapshot_margin = 0\n"
+                                      "segment_entries = 16\n");
+    uint32_t leader = cluster_wait_leader(c), f = (leader + 1) % c->n;
+    cluster_kill(c, f);
+    static struct cluster_load ld;
+    cluster_load_start(c, &ld, 2, 200000, 15000);
+    cluster_load_wait_acked(c, &ld, 300);
+
+    /* a snapshot on the leader, and its log compacted past what the follower has */
+    static struct cluster_run r;
+    cluster_ctl_at(c, &r, c->nodes[leader].client_addr, 30000, "snapshot", NULL);
+    ctl_expect(&r, 0);
+    struct wire_status st;
+    uint64_t end = clock_mono_ms() + CLUSTER_WAIT_MS;
+    do {
+        cr_assert_eq(cluster_status(c, leader, &st), 0);
+        cr_assert_lt(clock_mono_ms(), end, "the leader's log was not compacted");
+        cluster_pause_ms(CLUSTER_POLL_MS);
+    } while (st.first_index <= 1 || st.snapshot_index == 0);
+
+    char path[PATH_MAX + 300];
+    rot_newest_snapshot(c, leader, path, sizeof path);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    rot_flip_byte(path, sb.st_size / 2);
+
+    long from = cluster_log_size(c, leader);
+    cluster_start(c, f);
+    char want[PATH_MAX + 400];
+    snprintf(want, sizeof want, "not sending snapshot %s", strrchr(path, '/') + 1);
+    cr_assert(cluster_wait_log(c, leader, from, want), "the leader's log has no '%s'", want);
+
+    cluster_load_wait_acked(c, &ld, 200);
+    cluster_load_stop(&ld);
+    cr_assert_eq(cluster_status(c, leader, &st), 0);
+    cluster_wait_applied(c, f, st.commit_index);
+    cr_assert_gt(cluster_load_verify(c, &ld, f, true), 0);
+    cluster_load_verify(c, &ld, UINT32_MAX, false);
     cluster_load_free(&ld);
     cluster_passed();
 }
