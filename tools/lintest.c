@@ -23,6 +23,8 @@
 #include "luminous/kv.h"
 #include "../tests/fault/lincheck.h"
 
+#define LT_BACKOFF_US 200000 /* after a failed or indeterminate operation */
+
 struct lt_cfg {
     const char *cluster, *out;
     char        prefix[32];   /* this run's keys: fresh, so absent at the start */
@@ -132,6 +134,7 @@ static void *lt_run(void *arg)
             if (rv != 0 || r.status != 0 || (r.code != KV_OK && r.code != KV_NOT_FOUND)) {
                 snprintf(res, sizeof res, "err"); /* a failed read changes nothing */
                 t->failed++;
+                usleep(LT_BACKOFF_US);
             } else if (r.code == KV_NOT_FOUND) {
                 snprintf(res, sizeof res, "nil");
             } else {
@@ -167,6 +170,10 @@ static void *lt_run(void *arg)
                 snprintf(line, sizeof line, "c%d %llu - %s %s%s%s ?", t->no,
                          (unsigned long long)inv, op, key, args[0] ? " " : "", args);
                 t->indeterminate++;
+                /* back off, as a real client would: while the cluster is unavailable an
+                 * error can come back at once, and every open write multiplies the
+                 * checker's search */
+                usleep(LT_BACKOFF_US);
             } else {
                 const char *rs = r.code == KV_OK ? "ok"
                                  : type == KV_DEL && r.code == KV_NOT_FOUND ? "nf"
