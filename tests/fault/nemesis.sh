@@ -280,11 +280,11 @@ nemesis_round() {
     if [ "$(rnd 3)" = 0 ]; then
         case $(rnd 3) in 0) f_kill ;; 1) f_pause ;; 2) f_transfer ;; esac
     fi
-    hold 200 2000
+    hold 200 1500
     echo "$(date +%T.%3N) heal" >> "$TMP/nemesis.log"
     heal
     check_alive
-    hold 100 800    # healed for a while: progress between faults
+    hold 100 600    # healed for a while: progress between faults
 }
 
 # A long client deadline (the client retries a request under the same session id until then,
