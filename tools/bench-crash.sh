@@ -19,13 +19,7 @@ BENCH_SH_LIB=1
 # shellcheck source=tools/bench.sh
 . "$ROOT/tools/bench.sh"
 
-TMP=$(mktemp -d /tmp/lum-crash.XXXXXX)
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-dir=$TMP/run-crash
-mkdir -p "$dir"
-cluster_start "$dir"
-disown -a # the nodes are killed on purpose: no job notices
+crash_cluster_start crash
 
 # probe ROUND: puts probe/ROUND/N = vN, N = 0, 1, ..., until DIR/stop exists; appends N to
 # DIR/acked.ROUND for each put that succeeded (an error or timeout is indeterminate).

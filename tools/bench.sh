@@ -184,6 +184,19 @@ cleanup() {
     exit $rc
 }
 
+# crash_cluster_start NAME: the crash scripts' cluster (bench-crash.sh, crash-torture.sh), in a
+# temp dir of its own that cleanup removes; sets TMP and dir. Its nodes are killed on purpose,
+# so they are disowned: no job notices.
+crash_cluster_start() {
+    TMP=$(mktemp -d "/tmp/lum-$1.XXXXXX")
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    dir=$TMP/run-$1
+    mkdir -p "$dir"
+    cluster_start "$dir"
+    disown -a
+}
+
 # one_run DIR CLIENTS REP: prints the RESULT line
 one_run() {
     local dir=$1 c=$2 rep=$3 t0 t1 b0 b1 w0 w1 res ops ccpu rss nt0 nt1 lid dev

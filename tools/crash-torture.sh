@@ -24,13 +24,7 @@ BENCH_SH_LIB=1
 # shellcheck source=tools/bench.sh
 . "$ROOT/tools/bench.sh"
 
-TMP=$(mktemp -d /tmp/lum-torture.XXXXXX)
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-dir=$TMP/run-torture
-mkdir -p "$dir"
-cluster_start "$dir"
-disown -a # the nodes are killed on purpose: no job notices
+crash_cluster_start torture
 
 # probe ROUND W: puts t/ROUND/W/N = vN for N = 0, 1, ... until DIR/stop exists; appends the
 # key of each put that succeeded to DIR/acked.ROUND (an error or timeout is indeterminate).

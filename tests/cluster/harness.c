@@ -2,6 +2,7 @@
  * ports chosen here, drives them with signals and the client library, runs raftctl, and
  * always cleans up what it started. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -748,6 +749,38 @@ static uint32_t cluster_seg_walk(const char *path, uint32_t k, uint64_t *off_out
     fclose(f);
     *off_out = off;
     return count;
+}
+
+/* The path of node i's first or last log segment (by name: NNN.seg, NNN = first index). */
+void cluster_segment_path(struct cluster *c, uint32_t i, bool last, char *path, size_t len)
+{
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/log", c->nodes[i].data_dir);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s", dir);
+    char best[256] = "";
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n < 5 || strcmp(de->d_name + n - 4, ".seg") != 0)
+            continue;
+        if (!best[0] || (last ? strcmp(de->d_name, best) > 0 : strcmp(de->d_name, best) < 0))
+            snprintf(best, sizeof best, "%s", de->d_name);
+    }
+    closedir(d);
+    cr_assert_neq(best[0], '\0', "no segment in %s", dir);
+    snprintf(path, len, "%s/%s", dir, best);
+}
+
+void cluster_flip_byte(const char *path, off_t offset, uint8_t mask)
+{
+    int fd = open(path, O_RDWR);
+    cr_assert_geq(fd, 0, "%s", path);
+    uint8_t b;
+    cr_assert_eq(pread(fd, &b, 1, offset), 1, "%s at %lld", path, (long long)offset);
+    b ^= mask;
+    cr_assert_eq(pwrite(fd, &b, 1, offset), 1);
+    close(fd);
 }
 
 uint32_t cluster_seg_records(const char *path)

@@ -146,6 +146,10 @@ const char *cluster_write_file(struct cluster *c, const char *name, const char *
  * not all zeros, and the byte offset of record k (k == count: where the next would go). A
  * file deleted meanwhile (compaction) has no records. */
 uint32_t cluster_seg_records(const char *path);
+/* The path of node i's first or last log segment (by name: NNN.seg, NNN = its first index). */
+void cluster_segment_path(struct cluster *c, uint32_t i, bool last, char *path, size_t len);
+/* XORs the byte at offset of the file at path with mask: bit rot, on purpose. */
+void cluster_flip_byte(const char *path, off_t offset, uint8_t mask);
 uint64_t cluster_seg_record_offset(const char *path, uint32_t k);
 /* A free loopback port: bound to 127.0.0.1:0, read, closed. */
 uint16_t cluster_free_port(void);

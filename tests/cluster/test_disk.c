@@ -16,37 +16,6 @@
 CLUSTER_SUITE(disk);
 
 
-/* The path of node i's first or last log segment (by name: NNN.seg, NNN = first index). */
-static void disk_segment(struct cluster *c, uint32_t i, bool last, char *path, size_t len)
-{
-    char dir[PATH_MAX + 8];
-    snprintf(dir, sizeof dir, "%s/log", c->nodes[i].data_dir);
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d, "%s", dir);
-    char best[256] = "";
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        size_t n = strlen(de->d_name);
-        if (n < 5 || strcmp(de->d_name + n - 4, ".seg") != 0)
-            continue;
-        if (!best[0] || (last ? strcmp(de->d_name, best) > 0 : strcmp(de->d_name, best) < 0))
-            snprintf(best, sizeof best, "%s", de->d_name);
-    }
-    closedir(d);
-    cr_assert_neq(best[0], '\0', "no segment in %s", dir);
-    snprintf(path, len, "%s/%s", dir, best);
-}
-
-static void disk_flip_byte(const char *path, off_t offset)
-{
-    int fd = open(path, O_RDWR);
-    cr_assert_geq(fd, 0, "%s", path);
-    uint8_t b;
-    cr_assert_eq(pread(fd, &b, 1, offset), 1, "%s at %lld", path, (long long)offset);
-    b ^= 0xff;
-    cr_assert_eq(pwrite(fd, &b, 1, offset), 1);
-    close(fd);
-}
 
 /* Puts n keys and waits until node i has them all. */
 static void disk_fill(struct cluster *c, uint32_t i, int n)
@@ -72,7 +41,7 @@ Test(disk, a_torn_tail_is_cut_and_the_node_catches_up_from_the_leader)
 
     /* cut the last entry in the middle of its record header: a write the crash interrupted */
     char path[PATH_MAX + 300];
-    disk_segment(c, f, true, path, sizeof path);
+    cluster_segment_path(c, f, true, path, sizeof path);
     uint32_t records = cluster_seg_records(path);
     cr_assert_gt(records, 0, "%s holds no entry", path);
     off_t last = (off_t)cluster_seg_record_offset(path, records - 1);
@@ -99,8 +68,8 @@ Test(disk, a_bad_entry_before_good_ones_stops_the_node_saying_where)
 
     /* the term of the second entry: its crc no longer checks, and good entries follow */
     char path[PATH_MAX + 300];
-    disk_segment(c, f, false, path, sizeof path);
-    disk_flip_byte(path, (off_t)cluster_seg_record_offset(path, 1) + 8);
+    cluster_segment_path(c, f, false, path, sizeof path);
+    cluster_flip_byte(path, (off_t)cluster_seg_record_offset(path, 1) + 8, 0xff);
 
     long from = cluster_log_size(c, f);
     cluster_start(c, f);

@@ -21,37 +21,6 @@ CLUSTER_SUITE(rot);
     cr_assert_eq((r)->exit_code, (code), "exit %d, not %d\nstdout: %s\nstderr: %s",          \
                  (r)->exit_code, (code), (r)->out, (r)->err)
 
-/* The path of node i's oldest log segment (NNN.seg, NNN = its first index). */
-static void rot_first_segment(struct cluster *c, uint32_t i, char *path, size_t len)
-{
-    char dir[PATH_MAX + 8];
-    snprintf(dir, sizeof dir, "%s/log", c->nodes[i].data_dir);
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d, "%s", dir);
-    char best[256] = "";
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        size_t n = strlen(de->d_name);
-        if (n >= 5 && strcmp(de->d_name + n - 4, ".seg") == 0 &&
-            (!best[0] || strcmp(de->d_name, best) < 0))
-            snprintf(best, sizeof best, "%s", de->d_name);
-    }
-    closedir(d);
-    cr_assert_neq(best[0], '\0', "no segment in %s", dir);
-    snprintf(path, len, "%s/%s", dir, best);
-}
-
-static void rot_flip_byte(const char *path, off_t offset)
-{
-    int fd = open(path, O_RDWR);
-    cr_assert_geq(fd, 0, "%s", path);
-    uint8_t b;
-    cr_assert_eq(pread(fd, &b, 1, offset), 1, "%s at %lld", path, (long long)offset);
-    b ^= 0x01; /* one bit: the smallest damage the crc must still see */
-    cr_assert_eq(pwrite(fd, &b, 1, offset), 1);
-    close(fd);
-}
-
 Test(rot, a_node_with_a_corrupt_log_record_is_reseeded_by_the_readme_procedure, .timeout = 300)
 {
     struct cluster *c = cluster_up(3, NULL);
@@ -63,10 +32,10 @@ Test(rot, a_node_with_a_corrupt_log_record_is_reseeded_by_the_readme_procedure, 
 
     /* a byte in the middle of a committed record's payload: good records follow it */
     char path[PATH_MAX + 300];
-    rot_first_segment(c, f, path, sizeof path);
+    cluster_segment_path(c, f, false, path, sizeof path);
     cr_assert_geq(cluster_seg_records(path), 3, "%s", path);
     uint64_t off = cluster_seg_record_offset(path, 1);
-    rot_flip_byte(path, (off_t)off + 40);
+    cluster_flip_byte(path, (off_t)off + 40, 0x01); /* one bit: the least the crc must see */
 
     long from = cluster_log_size(c, f);
     cluster_start(c, f);
@@ -158,7 +127,7 @@ Test(rot, a_leader_does_not_send_a_corrupt_snapshot_and_the_follower_still_catch
     rot_newest_snapshot(c, leader, path, sizeof path);
     struct stat sb;
     cr_assert_eq(stat(path, &sb), 0);
-    rot_flip_byte(path, sb.st_size / 2);
+    cluster_flip_byte(path, sb.st_size / 2, 0x01);
 
     long from = cluster_log_size(c, leader);
     cluster_start(c, f);

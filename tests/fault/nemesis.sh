@@ -202,9 +202,9 @@ f_partition_leader() {
 
 # Two halves that do not see each other, both seeing one node in the middle.
 f_partition_bridge() {
-    local order mid half
+    local order half
     order=($(shuffle))
-    mid=${order[0]}; half=$(( (NODES - 1) / 2 ))
+    half=$(( (NODES - 1) / 2 ))   # order[0], in neither half, is the middle
     split "${order[*]:1:$half}" "${order[*]:$((1 + half))}"
     count partition-bridge
 }
