@@ -39,6 +39,10 @@ static void usage(FILE *f)
             "  members remove ID               remove a server (the leader too)\n"
             "  transfer ID                     hand leadership to voter ID\n"
             "  snapshot                        take a snapshot on the leader now\n"
+            "  backup FILE                     write a consistent snapshot of the leader's\n"
+            "                                  state to FILE (checked; restore it with\n"
+            "                                  raftsrv --restore FILE; default --timeout 60 s\n"
+            "                                  per piece)\n"
             "--cluster defaults to $LUMINOUS_CLUSTER, then " LUM_CLUSTER_DEFAULT "\n"
             "--secret-file (the cluster secret, when the servers have secret_file) defaults\n"
             "  to $LUMINOUS_SECRET_FILE\n"
@@ -493,6 +497,29 @@ static int cmd_snapshot(struct ctl *ctl, char **args)
     return ex;
 }
 
+static int cmd_backup(struct ctl *ctl, char **args)
+{
+    struct lum_backup b;
+    struct lum_err err = {{0}};
+    int rv = lum_client_backup(ctl->client, args[0], &b, &err);
+    if (rv != 0 && b.file_error) {
+        fprintf(stderr, "raftctl: backup: %s; %s not written\n", err.msg, args[0]);
+        return rv == -LUM_EINVAL ? EXIT_USAGE : EXIT_NO;
+    }
+    if (rv != 0)
+        return ctl_failed("backup", rv, &err);
+    if (ctl->json)
+        printf("{\"file\":"), json_string(args[0], strlen(args[0])),
+            printf(",\"index\":%llu,\"term\":%llu,\"size\":%llu}\n",
+                   (unsigned long long)b.index, (unsigned long long)b.term,
+                   (unsigned long long)b.size);
+    else
+        printf("backup of snapshot %llu (term %llu), %llu bytes, written to %s\n",
+               (unsigned long long)b.index, (unsigned long long)b.term,
+               (unsigned long long)b.size, args[0]);
+    return EXIT_OK;
+}
+
 /* --secret-file (or $LUMINOUS_SECRET_FILE): read it, hand it to the client, forget it. */
 static int ctl_secret(struct ctl *ctl)
 {
@@ -517,6 +544,7 @@ static const struct {
     {"put", 2, cmd_put}, {"get", 1, cmd_get}, {"del", 1, cmd_del},
     {"cas", 3, cmd_cas}, {"status", 0, cmd_status}, {"members", -1, cmd_members},
     {"transfer", 1, cmd_transfer}, {"snapshot", 0, cmd_snapshot},
+    {"backup", 1, cmd_backup},
 };
 
 
@@ -581,8 +609,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "raftctl: --stale goes with get, --ttl with put\n");
             return EXIT_USAGE;
         }
-        if (ctl.timeout_ms == 0) /* adding a server waits for it to catch up */
-            ctl.timeout_ms = strcmp(name, "members") == 0 ? 60000 : 5000;
+        if (ctl.timeout_ms == 0) /* adding a server waits for it to catch up, a backup
+                                    for a snapshot to be written */
+            ctl.timeout_ms = strcmp(name, "members") == 0 || strcmp(name, "backup") == 0
+                                 ? 60000 : 5000;
         struct lum_err err = {{0}};
         if (lum_client_open(ctl.cluster, ctl.timeout_ms, &ctl.client, &err) != 0) {
             fprintf(stderr, "raftctl: --cluster: %s\n", err.msg);

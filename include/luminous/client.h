@@ -57,6 +57,23 @@ int  lum_client_leader_status(struct lum_client *c, struct wire_status *out,
 /* The status of the node at index i of the cluster list. 0, -LUM_ETIMEDOUT, -LUM_EUNAVAILABLE. */
 int  lum_client_status(struct lum_client *c, uint32_t i, struct wire_status *out,
                        struct lum_err *err);
+/* A backup (src/client/backup.c): the leader's newest snapshot, taken first if older than
+ * its applied state, fetched in pieces into path.tmp, fsync'd, checked end to end (the
+ * snapshot's own crcs, snap_file_check), then renamed to path and the directory fsync'd:
+ * path is a whole, valid snapshot or untouched. Each piece gets the client's timeout; a
+ * backup whose snapshot vanished (a leader change) starts over, a few times. On failure
+ * path.tmp is removed and file_error says whether the cause was local (writing or checking
+ * the file) or the cluster's. 0; the call errors of lum_client_admin; a status the leader
+ * answered (-LUM_ENOTLEADER when no leader took it, -LUM_EIO when its snapshot failed, ...);
+ * -LUM_EIO / -LUM_ENOSPC / -LUM_ECORRUPT with file_error. err says what happened. */
+struct lum_backup {
+    uint64_t index, term;   /* the snapshot's last entry          */
+    uint64_t size;          /* bytes written to path              */
+    bool     file_error;    /* on failure: the local file's fault */
+};
+int  lum_client_backup(struct lum_client *c, const char *path, struct lum_backup *out,
+                       struct lum_err *err);
+
 uint32_t    lum_client_nodes(const struct lum_client *c);
 const char *lum_client_node_addr(const struct lum_client *c, uint32_t i);
 

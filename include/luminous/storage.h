@@ -209,11 +209,17 @@ int  snap_list(int data_dirfd, struct snap_meta *out, uint32_t cap, uint32_t *n_
  * the file and what is wrong in err, -LUM_ENOTFOUND, -LUM_EIO. */
 int  snap_check(int data_dirfd, const char *name, struct snap_meta *meta_out,
                 struct lum_err *err);
+/* The same checks for a snapshot file anywhere (a backup, `raftctl backup`, `raftsrv
+ * --restore`): messages name path. meta_out->name is path's last component. */
+int  snap_file_check(const char *path, struct snap_meta *meta_out, struct lum_err *err);
 /* Opens a snapshot's body for reading (the header is checked; check the body with
  * snap_check first). snap_read fills exactly len bytes or fails (-LUM_ECORRUPT past the
  * end). */
 int  snap_reader_open(int data_dirfd, const char *name, struct snap_meta *meta_out,
                       struct snap_reader **out, struct lum_err *err);
+/* The same for a snapshot file anywhere (messages name path). */
+int  snap_reader_open_file(const char *path, struct snap_meta *meta_out,
+                           struct snap_reader **out, struct lum_err *err);
 int  snap_read(struct snap_reader *r, void *buf, size_t len);
 struct lum_source snap_reader_source(struct snap_reader *r);
 uint64_t snap_reader_left(const struct snap_reader *r);

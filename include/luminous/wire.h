@@ -144,6 +144,7 @@ enum wire_op {
     WIRE_OP_MEMBERS,      /* leader: change the configuration to body's (wire_members)  */
     WIRE_OP_TRANSFER,     /* leader: hand leadership to the node in body (u64 id)       */
     WIRE_OP_SNAPSHOT,     /* take a snapshot now; answers its index (u64)               */
+    WIRE_OP_BACKUP,       /* leader: a piece of a snapshot file (wire_backup_ask/_chunk) */
     WIRE_OP_END_
 };
 enum wire_flag { WIRE_FLAG_STALE = 1 }; /* QUERY: serve from local state, no ReadIndex */
@@ -198,6 +199,38 @@ struct wire_status {
 
 int wire_encode_status(uint8_t *buf, size_t cap, const struct wire_status *st);
 int wire_decode_status(const struct wire_frame *f, struct wire_status *out);
+
+/* ---- backups (src/wire/backup.c has the layouts) ----------------------------------------------
+ * `raftctl backup` fetches a snapshot file of the leader piece by piece: the body of a
+ * WIRE_OP_BACKUP request is an ask, the data of its answer a chunk. The first ask (index 0)
+ * makes the leader take a snapshot of its applied state if its newest is older, and keep
+ * that file for the backup; the next asks name it (index, term) and the next offset. */
+#define WIRE_BACKUP_ASK_SIZE     24u
+#define WIRE_BACKUP_CHUNK_FIXED  40u
+#define WIRE_BACKUP_CHUNK_MAX    (512u * 1024)  /* bytes of a file per answer */
+
+_Static_assert(WIRE_BACKUP_CHUNK_MAX + WIRE_BACKUP_CHUNK_FIXED + 64 + WIRE_ADDR_MAX <=
+               WIRE_FRAME_MAX, "an answer with a whole chunk fits in a client's frame");
+
+struct wire_backup_ask {
+    uint64_t index, term;   /* the snapshot; 0, 0: start a backup (then offset is 0 too) */
+    uint64_t offset;        /* the first byte wanted                                      */
+};
+
+struct wire_backup_chunk {
+    uint64_t index, term;   /* the snapshot these bytes are of (index >= 1)               */
+    uint64_t size;          /* the whole file's, in bytes                                 */
+    uint64_t offset;        /* of data in the file; offset + len <= size                  */
+    uint32_t body_crc;      /* the file's body crc (its header's): the same file throughout */
+    const uint8_t *data;    /* points into the buffer when decoded                        */
+    uint32_t len;           /* <= WIRE_BACKUP_CHUNK_MAX; 0 only at the end of the file    */
+};
+
+/* Encoders return the bytes written or -LUM_ETOOBIG; decoders 0 or -LUM_EMALFORMED. */
+int wire_encode_backup_ask(uint8_t *buf, size_t cap, const struct wire_backup_ask *a);
+int wire_decode_backup_ask(const uint8_t *buf, size_t len, struct wire_backup_ask *out);
+int wire_encode_backup_chunk(uint8_t *buf, size_t cap, const struct wire_backup_chunk *c);
+int wire_decode_backup_chunk(const uint8_t *buf, size_t len, struct wire_backup_chunk *out);
 
 /* A whole configuration with addresses, the body of WIRE_OP_MEMBERS:
  *   u32 count | count x (u64 id | u8 role | u16 len | peer_addr | u16 len | client_addr)

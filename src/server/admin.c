@@ -1,5 +1,6 @@
-/* Admin requests: membership changes, leadership transfer, snapshots. Each is started at
- * once and answered when it is done, which the server checks after every ready drain. */
+/* Admin requests: membership changes, leadership transfer, snapshots, backups. Each is
+ * started at once and answered when it is done, which the server checks after every ready
+ * drain. */
 #include <string.h>
 
 #include "server_int.h"
@@ -77,6 +78,28 @@ static int admin_members(struct server *s, const struct wire_request *rq, uint64
     return 0;
 }
 
+/* A backup's ask answered now: a chunk, or why not. */
+static void admin_backup_answer(struct server *s, struct admin *a,
+                                const struct wire_backup_ask *ask)
+{
+    struct wire_response rs = {0};
+    int rv = backup_serve(s, ask, &rs);
+    admin_answer(s, a, rv, rv == 0 ? rs.data : NULL, rv == 0 ? rs.data_len : 0);
+}
+
+/* A backup start waits for a snapshot that includes index (the applied index when it was
+ * asked: every write acknowledged by then): started here if none is being written. */
+static void admin_backup_snapshot(struct server *s, struct admin *a)
+{
+    struct raft_status st;
+    raft_status(s->raft, &st);
+    if (s->snap_child || s->nospace || st.applied_index < a->arg)
+        return; /* the running one may do; else the next drain starts one */
+    int rv = snapshot_start(s);
+    if (rv != 0 && rv != -LUM_EBUSY)
+        admin_answer(s, a, rv, NULL, 0);
+}
+
 int admin_request(struct server *s, struct client *c, const struct wire_request *rq)
 {
     int refused = server_refusal(s); /* a full disk: the core cannot take a change now */
@@ -110,6 +133,22 @@ int admin_request(struct server *s, struct client *c, const struct wire_request 
         if (st.role != RAFT_LEADER)
             rv = -LUM_ENOTLEADER; /* "on the leader": the client follows the hint */
         break;
+    case WIRE_OP_BACKUP: {
+        kind = ADMIN_BACKUP;
+        struct wire_backup_ask ask;
+        if (wire_decode_backup_ask(rq->body, rq->body_len, &ask) != 0) {
+            rv = -LUM_EINVAL;
+        } else if (st.role != RAFT_LEADER) {
+            rv = -LUM_ENOTLEADER;
+        } else if (ask.index != 0 || (s->snap_index > 0 && s->snap_index >= st.applied_index)) {
+            struct admin now = {.client_slot = c->slot, .client_gen = c->gen,
+                                .request_id = rq->request_id};
+            admin_backup_answer(s, &now, &ask);
+            return 0;
+        }
+        arg = st.applied_index > 0 ? st.applied_index : 1;
+        break;
+    }
     default:
         rv = -LUM_EINVAL;
     }
@@ -122,6 +161,8 @@ int admin_request(struct server *s, struct client *c, const struct wire_request 
         admin_answer(s, &tmp, rv, NULL, 0);
         return 0;
     }
+    if (kind == ADMIN_BACKUP)
+        admin_backup_snapshot(s, a);
     if (kind == ADMIN_SNAPSHOT) {
         rv = snapshot_start(s);
         if (rv != 0 && rv != -LUM_EBUSY) /* busy: it is answered when the running one ends */
@@ -141,6 +182,15 @@ void admin_progress(struct server *s)
                 admin_answer(s, a, 0, NULL, 0);
             else if (st.role != RAFT_LEADER)
                 admin_answer(s, a, -LUM_ENOTLEADER, NULL, 0); /* outcome unknown */
+        } else if (a->kind == ADMIN_BACKUP) {
+            if (st.role != RAFT_LEADER) {
+                admin_answer(s, a, -LUM_ENOTLEADER, NULL, 0);
+            } else if (s->snap_index >= a->arg) {
+                struct wire_backup_ask start = {0};
+                admin_backup_answer(s, a, &start);
+            } else {
+                admin_backup_snapshot(s, a);
+            }
         } else if (a->kind == ADMIN_TRANSFER) {
             if (st.leader_id == a->arg)
                 admin_answer(s, a, 0, NULL, 0);
@@ -155,7 +205,10 @@ void admin_snapshot_done(struct server *s, uint64_t index)
 {
     uint8_t data[8];
     lum_put_u64(data, index);
-    for (uint32_t i = 0; i < SERVER_ADMIN_MAX; i++)
+    for (uint32_t i = 0; i < SERVER_ADMIN_MAX; i++) {
         if (s->admins[i].kind == ADMIN_SNAPSHOT)
             admin_answer(s, &s->admins[i], index ? 0 : -LUM_EIO, data, index ? 8 : 0);
+        else if (s->admins[i].kind == ADMIN_BACKUP && index == 0)
+            admin_answer(s, &s->admins[i], -LUM_EIO, NULL, 0); /* the snapshot failed */
+    }
 }

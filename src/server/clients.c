@@ -220,6 +220,7 @@ static int client_on_frame(struct server *s, struct client *c, const struct wire
     case WIRE_OP_MEMBERS:
     case WIRE_OP_TRANSFER:
     case WIRE_OP_SNAPSHOT:
+    case WIRE_OP_BACKUP:
         admin_request(s, c, &rq);
         break;
     default:

@@ -16,8 +16,6 @@
 #include "luminous/kv.h"
 #include "server_int.h"
 
-#define SERVER_SESSIONS_MAX 65536u
-
 int server_propose(struct server *s, uint16_t type, uint64_t client_id, uint64_t seq,
                    const void *body, uint32_t len, uint64_t *index_out)
 {
@@ -368,6 +366,7 @@ static void server_on_timer(struct loop_watch *w, uint32_t events)
     uint64_t now = clock_mono_ms();
     server_check_disk(s, now);
     limits_tick(s, now);
+    backup_tick(s, now);
     if (s->stopping) {
         struct raft_status st;
         raft_status(s->raft, &st);
@@ -600,6 +599,7 @@ void server_destroy(struct server *s)
     }
     peers_close(s);
     clients_close(s);
+    backup_close(s);
     server_close_watch(s, &s->timer);
     server_close_watch(s, &s->signals);
     server_close_watch(s, &s->peer_listen);

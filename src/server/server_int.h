@@ -31,6 +31,10 @@
 #define SERVER_PEERS_MAX      SERVER_BOOK_MAX
 #define SERVER_ADMIN_MAX      16u         /* admin requests (members, transfer, snapshot) */
 #define SERVER_STREAM_AHEAD   (2u << 20)  /* snapshot bytes queued to a peer at once      */
+#define SERVER_SESSIONS_MAX   65536u      /* client sessions remembered (session.c)      */
+#define SERVER_BACKUP_PINS    4u          /* snapshot files kept open for backups         */
+#define SERVER_BACKUP_IDLE_MS 60000u      /* a pin no backup asked for this long is let go */
+#define SNAPSHOT_BODY_VERSION 1u          /* of a snapshot's body (snapshot.c)           */
 
 /* ---- the address book (book.c) ------------------------------------------------------------- */
 
@@ -241,13 +245,14 @@ int  session_load(struct session_table *t, struct lum_source *from);
 
 /* ---- admin requests waiting (admin.c) -------------------------------------------------------- */
 
-enum admin_kind { ADMIN_MEMBERS = 1, ADMIN_TRANSFER, ADMIN_SNAPSHOT };
+enum admin_kind { ADMIN_MEMBERS = 1, ADMIN_TRANSFER, ADMIN_SNAPSHOT, ADMIN_BACKUP };
 
 struct admin {
     uint8_t  kind;            /* 0: free                                                 */
     uint32_t client_slot, client_gen;
     uint64_t request_id;
-    uint64_t arg;             /* MEMBERS: index of its entry; TRANSFER: the target      */
+    uint64_t arg;             /* MEMBERS: index of its entry; TRANSFER: the target;
+                                 BACKUP: the applied index its snapshot must include     */
 };
 
 int  admin_request(struct server *s, struct client *c, const struct wire_request *rq);
@@ -274,6 +279,21 @@ void snapshot_install(struct server *s, const struct raft_snapshot_meta *sm);
  * membership it records. 0, or the file is not good (the message is dropped). */
 int  snapshot_received(struct server *s, struct raft_msg *m);
 
+/* ---- backups (backup.c) -----------------------------------------------------------------------
+ * `raftctl backup` reads a snapshot file of the leader in pieces (WIRE_OP_BACKUP, wire.h).
+ * The file is pinned by an open descriptor: compaction may unlink its name meanwhile, but
+ * its bytes stay readable until the pin is let go (idle SERVER_BACKUP_IDLE_MS, or its slot
+ * is needed for a newer backup), so a backup never sees a file vanish under it. */
+struct backup;
+/* Fills rs's data with the chunk ask wants (valid until the next call). A start (index 0)
+ * gets the newest snapshot, which the caller made sure is recent enough. 0, or
+ * -LUM_ENOTFOUND (that snapshot is gone: start over), -LUM_ECORRUPT (it fails its crc; a
+ * new one is being written), -LUM_EINVAL, -LUM_EIO, -LUM_ENOMEM. */
+int  backup_serve(struct server *s, const struct wire_backup_ask *ask, struct wire_response *rs);
+/* Lets go of pins idle for SERVER_BACKUP_IDLE_MS (every timer tick). */
+void backup_tick(struct server *s, uint64_t now_ms);
+void backup_close(struct server *s);
+
 /* ---- the server ---------------------------------------------------------------------------------- */
 
 struct server {
@@ -298,6 +318,7 @@ struct server {
     uint64_t snap_child_index;
     uint64_t snap_index, snap_prev_index; /* the newest snapshot and the one before */
     char     snap_verified[64];         /* the snapshot file last checked whole before a send */
+    struct backup *backup;              /* backup.c: pinned snapshots; NULL until one asks */
     bool     stopping;                  /* SIGTERM: handing leadership over      */
     uint64_t stop_deadline_ms;
     struct inbound *inbound[SERVER_INBOUND_MAX];

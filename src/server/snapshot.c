@@ -17,8 +17,6 @@
 
 #include "server_int.h"
 
-#define SNAPSHOT_BODY_VERSION 1u
-
 static int snapshot_write(struct server *s, int dirfd, uint64_t index, uint64_t term)
 {
     struct snap_writer *w;

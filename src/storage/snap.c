@@ -237,16 +237,20 @@ int snap_writer_finish(struct snap_writer *w, struct lum_err *err)
 
 /* ---- reading and checking ------------------------------------------------------------------- */
 
-static int snap_parse_header(const uint8_t *h, const char *name, struct snap_meta *m,
-                             struct lum_err *err)
+/* label names the file in messages: "snap/NAME", or a path outside data_dir (a backup). */
+static int snap_parse_header(const uint8_t *h, const char *label, const char *name,
+                             struct snap_meta *m, struct lum_err *err)
 {
-    if (memcmp(h, SNAP_MAGIC, 8) != 0 ||
-        lum_get_u32(h + SNAP_HEADER_SIZE - 4) != lum_crc32c(0, h, SNAP_HEADER_SIZE - 4)) {
-        lum_errf(err, SNAP_DIR "/%s: the header fails its checksum", name);
+    if (memcmp(h, SNAP_MAGIC, 8) != 0) {
+        lum_errf(err, "%s: not a snapshot file (no " SNAP_MAGIC " at its start)", label);
+        return -LUM_ECORRUPT;
+    }
+    if (lum_get_u32(h + SNAP_HEADER_SIZE - 4) != lum_crc32c(0, h, SNAP_HEADER_SIZE - 4)) {
+        lum_errf(err, "%s: the header fails its checksum", label);
         return -LUM_ECORRUPT;
     }
     if (lum_get_u32(h + 8) != SNAP_VERSION) {
-        lum_errf(err, SNAP_DIR "/%s: format version %u, this server reads %u", name,
+        lum_errf(err, "%s: format version %u, this server reads %u", label,
                  lum_get_u32(h + 8), SNAP_VERSION);
         return -LUM_EVERSION;
     }
@@ -258,7 +262,7 @@ static int snap_parse_header(const uint8_t *h, const char *name, struct snap_met
     m->body_crc = lum_get_u32(h + 40);
     if (mlen > RAFT_MEMBERS_ENCODED_MAX ||
         raft_members_decode(h + 44, mlen, &m->members, &m->members_old, NULL, NULL) != 0) {
-        lum_errf(err, SNAP_DIR "/%s: bad membership in the header", name);
+        lum_errf(err, "%s: bad membership in the header", label);
         return -LUM_ECORRUPT;
     }
     snprintf(m->name, sizeof m->name, "%s", name);
@@ -274,31 +278,26 @@ struct snap_reader {
     size_t   pos, end;
 };
 
-int snap_reader_open(int data_dirfd, const char *name, struct snap_meta *meta_out,
-                     struct snap_reader **out, struct lum_err *err)
+/* The reader of the snapshot open at fd (taken: closed on failure too); label and name as
+ * for snap_parse_header. */
+static int snap_reader_open_fd(int fd, const char *label, const char *name,
+                               struct snap_meta *meta_out, struct snap_reader **out,
+                               struct lum_err *err)
 {
-    int dirfd = snap_dir(data_dirfd, err);
-    if (dirfd < 0)
-        return dirfd;
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    close(dirfd);
-    if (fd < 0) {
-        lum_errf(err, "open " SNAP_DIR "/%s: %s", name, strerror(errno));
-        return errno == ENOENT ? -LUM_ENOTFOUND : -LUM_EIO;
-    }
     uint8_t h[SNAP_HEADER_SIZE];
     ssize_t n = pread(fd, h, sizeof h, 0);
     int rv = 0;
     if (n != (ssize_t)sizeof h) {
-        lum_errf(err, SNAP_DIR "/%s: shorter than its header", name);
+        lum_errf(err, "%s: shorter than its header (%zd bytes, a snapshot has at least %u)",
+                 label, n, SNAP_HEADER_SIZE);
         rv = -LUM_ECORRUPT;
     }
     if (rv == 0)
-        rv = snap_parse_header(h, name, meta_out, err);
+        rv = snap_parse_header(h, label, name, meta_out, err);
     struct stat st;
     if (rv == 0 && (fstat(fd, &st) != 0 ||
                     (uint64_t)st.st_size != SNAP_HEADER_SIZE + meta_out->body_size)) {
-        lum_errf(err, SNAP_DIR "/%s: %lld bytes, the header says %llu", name,
+        lum_errf(err, "%s: %lld bytes, the header says %llu", label,
                  (long long)st.st_size,
                  (unsigned long long)(SNAP_HEADER_SIZE + meta_out->body_size));
         rv = -LUM_ECORRUPT;
@@ -320,6 +319,35 @@ int snap_reader_open(int data_dirfd, const char *name, struct snap_meta *meta_ou
     r->body_crc = meta_out->body_crc;
     *out = r;
     return 0;
+}
+
+int snap_reader_open(int data_dirfd, const char *name, struct snap_meta *meta_out,
+                     struct snap_reader **out, struct lum_err *err)
+{
+    int dirfd = snap_dir(data_dirfd, err);
+    if (dirfd < 0)
+        return dirfd;
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    close(dirfd);
+    if (fd < 0) {
+        lum_errf(err, "open " SNAP_DIR "/%s: %s", name, strerror(errno));
+        return errno == ENOENT ? -LUM_ENOTFOUND : -LUM_EIO;
+    }
+    char label[80];
+    snprintf(label, sizeof label, SNAP_DIR "/%s", name);
+    return snap_reader_open_fd(fd, label, name, meta_out, out, err);
+}
+
+int snap_reader_open_file(const char *path, struct snap_meta *meta_out,
+                          struct snap_reader **out, struct lum_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        lum_errf(err, "open %s: %s", path, strerror(errno));
+        return errno == ENOENT ? -LUM_ENOTFOUND : -LUM_EIO;
+    }
+    const char *base = strrchr(path, '/');
+    return snap_reader_open_fd(fd, path, base ? base + 1 : path, meta_out, out, err);
 }
 
 int snap_read(struct snap_reader *r, void *buf, size_t len)
@@ -378,13 +406,11 @@ void snap_reader_close(struct snap_reader *r)
     free(r);
 }
 
-int snap_check(int data_dirfd, const char *name, struct snap_meta *meta_out,
-               struct lum_err *err)
+/* Reads r's whole body and checks it against the header's crc; closes r. */
+static int snap_check_body(struct snap_reader *r, const char *label,
+                           const struct snap_meta *meta, struct lum_err *err)
 {
-    struct snap_reader *r;
-    int rv = snap_reader_open(data_dirfd, name, meta_out, &r, err);
-    if (rv != 0)
-        return rv;
+    int rv = 0;
     uint8_t *buf = malloc(SNAP_BUF_SIZE);
     if (!buf) {
         snap_reader_close(r);
@@ -394,15 +420,34 @@ int snap_check(int data_dirfd, const char *name, struct snap_meta *meta_out,
         size_t n = r->left < SNAP_BUF_SIZE ? (size_t)r->left : SNAP_BUF_SIZE;
         rv = snap_read(r, buf, n);
     }
-    if (rv == 0 && r->crc != meta_out->body_crc) {
-        lum_errf(err, SNAP_DIR "/%s: the body fails its checksum", name);
+    if (rv == 0 && r->crc != meta->body_crc) {
+        lum_errf(err, "%s: the body fails its checksum", label);
         rv = -LUM_ECORRUPT;
     } else if (rv != 0) {
-        lum_errf(err, SNAP_DIR "/%s: cannot read the body: %s", name, lum_strerror(rv));
+        lum_errf(err, "%s: cannot read the body: %s", label, lum_strerror(rv));
     }
     free(buf);
     snap_reader_close(r);
     return rv;
+}
+
+int snap_check(int data_dirfd, const char *name, struct snap_meta *meta_out,
+               struct lum_err *err)
+{
+    struct snap_reader *r;
+    int rv = snap_reader_open(data_dirfd, name, meta_out, &r, err);
+    if (rv != 0)
+        return rv;
+    char label[80];
+    snprintf(label, sizeof label, SNAP_DIR "/%s", name);
+    return snap_check_body(r, label, meta_out, err);
+}
+
+int snap_file_check(const char *path, struct snap_meta *meta_out, struct lum_err *err)
+{
+    struct snap_reader *r;
+    int rv = snap_reader_open_file(path, meta_out, &r, err);
+    return rv == 0 ? snap_check_body(r, path, meta_out, err) : rv;
 }
 
 /* ---- the directory -------------------------------------------------------------------------- */

@@ -21,7 +21,7 @@
  *     u16 client_addr_len | client_addr[client_addr_len]
  *
  * Validity (checked by the decoders): the body is exactly as long as its fields say; op is
- * COMMAND ... SNAPSHOT (enum wire_op); flags has no bit but WIRE_FLAG_STALE; bools are 0 or 1; an address
+ * COMMAND ... BACKUP (enum wire_op); flags has no bit but WIRE_FLAG_STALE; bools are 0 or 1; an address
  * is at most WIRE_ADDR_MAX bytes, and a status member's addresses contain no NUL (they become
  * C strings); n_members <= RAFT_MEMBERS_MAX. Every accepted body has exactly one encoding.
  * What the server judges (and answers with a status rather than closing the connection) is
