@@ -7,15 +7,19 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: raftsrv -c CONFIG\n"
-               "  Runs one Luminous server with the settings in CONFIG (see raft.conf.example).\n");
+    fprintf(f, "usage: raftsrv -c CONFIG [--restore FILE]\n"
+               "  Runs one Luminous server with the settings in CONFIG (see raft.conf.example).\n"
+               "  --restore FILE  first make CONFIG's data_dir, which must be empty, a new\n"
+               "                  one-node cluster holding the backup FILE (raftctl backup);\n"
+               "                  grow it with raftctl members add\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL;
+    const char *config = NULL, *restore = NULL;
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"restore", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -24,6 +28,9 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'c':
             config = optarg;
+            break;
+        case 'r':
+            restore = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -48,6 +55,10 @@ int main(int argc, char **argv)
     snprintf(prefix, sizeof prefix, "node %llu", (unsigned long long)cfg.id);
     lum_log_set_prefix(prefix);
     lum_log_set_level(cfg.log_level);
+    if (restore && (rv = server_restore(&cfg, restore, &err)) != 0) {
+        lum_error("cannot restore: %s", err.msg);
+        return 1;
+    }
     struct server *s;
     rv = server_create(&cfg, &s, &err);
     if (rv != 0) {

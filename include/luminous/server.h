@@ -65,6 +65,15 @@ int server_config_load(const char *path, struct server_config *out, struct lum_e
 
 struct server;
 
+/* `raftsrv --restore FILE` (src/server/restore.c): makes cfg->data_dir, which must hold no
+ * state, the start of a new single-node cluster (this node the only voter, at its
+ * configured addresses) with the data of the backup at path (`raftctl backup`), durably;
+ * server_create then starts from it. The backup is checked whole before data_dir is
+ * touched, and whatever a failure leaves half made is removed. 0; -LUM_EINVAL (data_dir
+ * is not empty), -LUM_ENOTFOUND, -LUM_ECORRUPT, -LUM_EVERSION (the backup), -LUM_EIO,
+ * -LUM_ENOSPC, -LUM_EBUSY, -LUM_ENOMEM; err says what is wrong. */
+int  server_restore(const struct server_config *cfg, const char *path, struct lum_err *err);
+
 /* Opens storage, recovers, binds the listeners. 0 or a negated LUM_E* code with err. */
 int  server_create(const struct server_config *cfg, struct server **out, struct lum_err *err);
 /* Runs the loop until server_stop() or SIGTERM/SIGINT. 0 on a clean stop. */
