@@ -442,12 +442,21 @@ static void cluster_log_note(struct cluster *c, uint32_t i, const char *what)
 
 void cluster_start(struct cluster *c, uint32_t i)
 {
+    cluster_start_args(c, i, NULL);
+}
+
+void cluster_start_args(struct cluster *c, uint32_t i, const char *const args[])
+{
     cr_assert_lt(i, c->n);
     struct cluster_node *nd = &c->nodes[i];
     cr_assert_eq(nd->pid, 0, "harness: node %u is already running", i + 1);
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/raftsrv", c->bin_dir);
-    char *argv[] = {path, "-c", nd->conf_path, NULL};
+    char *argv[16] = {path, "-c", nd->conf_path};
+    for (size_t k = 0; args && args[k]; k++) {
+        cr_assert_lt(k + 4, sizeof argv / sizeof argv[0], "harness: too many arguments");
+        argv[3 + k] = (char *)args[k];
+    }
     char note[64];
     snprintf(note, sizeof note, "start #%d of node %u", nd->starts + 1, i + 1);
     cluster_log_note(c, i, note);

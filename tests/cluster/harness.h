@@ -91,6 +91,8 @@ void cluster_passed(void);
 /* ---- nodes (i is 0-based: node id i+1) ------------------------------------------------------ */
 
 void cluster_start(struct cluster *c, uint32_t i);
+/* The same with more arguments after "-c CONF" (NULL-ended), e.g. --restore FILE. */
+void cluster_start_args(struct cluster *c, uint32_t i, const char *const args[]);
 void cluster_start_all(struct cluster *c);
 /* kill -9 and reap. */
 void cluster_kill(struct cluster *c, uint32_t i);
