@@ -21,7 +21,16 @@ CLUSTER_SUITE(backup);
     cr_assert_eq((r)->exit_code, (code), "exit %d, not %d\nstdout: %s\nstderr: %s",          \
                  (r)->exit_code, (code), (r)->out, (r)->err)
 
-#define BK_KEYS 300u
+#define BK_KEYS       300u
+#define BK_VALUE_SIZE 1024u  /* 300 of them make a backup of many chunks (below) */
+
+/* Key i's value: its number, then filler up to BK_VALUE_SIZE - 1 bytes. */
+static void bk_value(uint32_t i, char *out)
+{
+    int n = snprintf(out, BK_VALUE_SIZE, "value %u of the original cluster ", i);
+    memset(out + n, 'a' + (char)(i % 26), BK_VALUE_SIZE - 1 - (size_t)n);
+    out[BK_VALUE_SIZE - 1] = '\0';
+}
 
 /* Appends a line to node i's config (a key the harness does not write). */
 static void bk_config_add(struct cluster *c, uint32_t i, const char *line)
@@ -79,9 +88,9 @@ static enum bk_kind bk_kind(uint32_t i)
 static void bk_write_keys(struct lum_client *cl)
 {
     for (uint32_t i = 0; i < BK_KEYS; i++) {
-        char key[32], value[64];
+        char key[32], value[BK_VALUE_SIZE];
         snprintf(key, sizeof key, "key-%03u", i);
-        snprintf(value, sizeof value, "value %u of the original cluster", i);
+        bk_value(i, value);
         enum bk_kind k = bk_kind(i);
         uint64_t ttl = k == BK_TTL_LONG ? 3600000 : k == BK_TTL_SHORT ? 300 : 0;
         cr_assert_eq(bk_put_ttl(cl, key, value, ttl), KV_OK, "put %s", key);
@@ -96,9 +105,11 @@ static uint32_t bk_compare(struct lum_client *orig, struct lum_client *copy)
 {
     uint32_t present = 0;
     for (uint32_t i = 0; i < BK_KEYS; i++) {
-        char key[32], want[64], a[128] = "", b[128] = "";
+        char key[32], want[BK_VALUE_SIZE];
+        static char a[2 * BK_VALUE_SIZE], b[2 * BK_VALUE_SIZE];
+        a[0] = b[0] = '\0';
         snprintf(key, sizeof key, "key-%03u", i);
-        snprintf(want, sizeof want, "value %u of the original cluster", i);
+        bk_value(i, want);
         int ra = cluster_kv_get(orig, key, false, a, sizeof a);
         int rb = cluster_kv_get(copy, key, false, b, sizeof b);
         cr_assert_eq(ra, rb, "%s: the original says %d, the restored cluster %d", key, ra, rb);
@@ -155,8 +166,10 @@ Test(backup, backup_restore_compare_then_grow_the_restored_cluster)
 {
     /* nodes 1-3 the original cluster; 4 is restored into, 5 joins it: both with configs of
      * another cluster name and no member lines */
+    /* a small max_client_output makes small chunks (half of it): a backup of many */
     struct cluster *c = cluster_create_with_idle(5, 3, "snapshot_entries = 100\n"
-                                                       "snapshot_margin = 10\n");
+                                                       "snapshot_margin = 10\n"
+                                                       "max_client_output = 65536\n");
     for (uint32_t i = 3; i < 5; i++)
         bk_config_add(c, i, "cluster = restored\n");
     for (uint32_t i = 0; i < 3; i++)
@@ -179,7 +192,10 @@ Test(backup, backup_restore_compare_then_grow_the_restored_cluster)
     cluster_ctl_at(c, &r, c->nodes[follower].client_addr, 60000, "backup", path, NULL);
     ctl_expect(&r, 0);
     cr_assert(strstr(r.out, "written to"), "stdout: %s", r.out);
-    cr_assert(bk_exists(path), "%s", path);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0, "%s", path);
+    cr_assert_gt(sb.st_size, 5 * 32768, "a backup of several chunks: %lld bytes",
+                 (long long)sb.st_size);
     cr_assert_not(bk_exists(tmp), "%s is left behind", tmp);
     /* and through the whole list, as JSON */
     char path2[PATH_MAX];
@@ -210,9 +226,9 @@ Test(backup, backup_restore_compare_then_grow_the_restored_cluster)
     ctl_expect(&r, 0);
     cluster_wait_stale_value(c, 4, "after-restore", "yes");
     for (uint32_t i = 0; i < BK_KEYS; i += 9) {
-        char key[32], want[64];
+        char key[32], want[BK_VALUE_SIZE];
         snprintf(key, sizeof key, "key-%03u", i);
-        snprintf(want, sizeof want, "value %u of the original cluster", i);
+        bk_value(i, want);
         enum bk_kind k = bk_kind(i);
         cluster_wait_stale_value(c, 4, key, k == BK_DELETED || k == BK_TTL_SHORT ? NULL : want);
     }
