@@ -1626,3 +1626,174 @@ Test(wire, encoder_aborts_on_a_leader_address_longer_than_wire_addr_max, .signal
     struct wire_response rs = {.leader_addr = long_addr, .leader_addr_len = WIRE_ADDR_MAX + 1};
     wire_encode_response(scratch, sizeof scratch, &rs);
 }
+
+/* ---- backups: the WIRE_OP_BACKUP ask and the chunk of its answer ------------------------------ */
+
+/* Decodes an ask from an exact-size heap copy of buf[0..n). */
+static int backup_ask_decode(const uint8_t *buf, size_t n, struct wire_backup_ask *out)
+{
+    uint8_t *h = heap_copy(buf, n);
+    int rv = wire_decode_backup_ask(h, n, out);
+    free(h);
+    return rv;
+}
+
+static int backup_chunk_decode(const uint8_t *buf, size_t n, struct wire_backup_chunk *out,
+                               uint8_t **copy_out)
+{
+    uint8_t *h = heap_copy(buf, n);
+    int rv = wire_decode_backup_chunk(h, n, out);
+    if (copy_out)
+        *copy_out = h; /* out->data points into it */
+    else
+        free(h);
+    return rv;
+}
+
+/* A chunk's bytes written field by field, independently of the encoder. */
+static size_t backup_chunk_bytes(uint8_t *p, uint64_t index, uint64_t term, uint64_t size,
+                                 uint64_t offset, uint32_t crc, uint32_t len, const void *data)
+{
+    lum_put_u64(p, index);
+    lum_put_u64(p + 8, term);
+    lum_put_u64(p + 16, size);
+    lum_put_u64(p + 24, offset);
+    lum_put_u32(p + 32, crc);
+    lum_put_u32(p + 36, len);
+    if (len)
+        memcpy(p + 40, data, len);
+    return 40u + len;
+}
+
+Test(wire, backup_layouts_are_pinned_byte_for_byte)
+{
+    struct wire_backup_ask a = {.index = 0x0102030405060708ull, .term = 9, .offset = 4096};
+    uint8_t want[64];
+    lum_put_u64(want, a.index);
+    lum_put_u64(want + 8, 9);
+    lum_put_u64(want + 16, 4096);
+    cr_assert_eq(wire_encode_backup_ask(scratch, sizeof scratch, &a), 24);
+    cr_assert_eq(memcmp(scratch, want, 24), 0);
+
+    struct wire_backup_chunk c = {.index = 7, .term = 2, .size = 10000, .offset = 4096,
+                                  .body_crc = 0xDEADBEEF, .data = (const uint8_t *)"abc",
+                                  .len = 3};
+    size_t n = backup_chunk_bytes(want, 7, 2, 10000, 4096, 0xDEADBEEF, 3, "abc");
+    cr_assert_eq(wire_encode_backup_chunk(scratch, sizeof scratch, &c), (int)n);
+    cr_assert_eq(n, WIRE_BACKUP_CHUNK_FIXED + 3);
+    cr_assert_eq(memcmp(scratch, want, n), 0);
+}
+
+Test(wire, backup_asks_round_trip_a_start_and_any_position)
+{
+    static const struct wire_backup_ask asks[] = {
+        {0, 0, 0}, {1, 1, 0}, {355, 2, 32768}, {UINT64_MAX, UINT64_MAX, UINT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++) {
+        int n = wire_encode_backup_ask(scratch, sizeof scratch, &asks[i]);
+        cr_assert_eq(n, (int)WIRE_BACKUP_ASK_SIZE);
+        struct wire_backup_ask d;
+        memset(&d, 0xA5, sizeof d);
+        cr_assert_eq(backup_ask_decode(scratch, (size_t)n, &d), 0, "ask %zu", i);
+        cr_assert(d.index == asks[i].index && d.term == asks[i].term &&
+                  d.offset == asks[i].offset, "ask %zu", i);
+    }
+}
+
+Test(wire, backup_chunks_round_trip_empty_small_and_max_pieces)
+{
+    static uint8_t data[WIRE_BACKUP_CHUNK_MAX];
+    fill_pattern(data, sizeof data, 3);
+    static const struct { uint64_t size, offset; uint32_t len; } cases[] = {
+        {4096, 4096, 0},                                   /* the end of the file      */
+        {4097, 4096, 1},
+        {WIRE_BACKUP_CHUNK_MAX, 0, WIRE_BACKUP_CHUNK_MAX}, /* a whole file in one       */
+        {UINT64_MAX, UINT64_MAX - WIRE_BACKUP_CHUNK_MAX, WIRE_BACKUP_CHUNK_MAX},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct wire_backup_chunk c = {.index = i + 1, .term = 5, .size = cases[i].size,
+                                      .offset = cases[i].offset, .body_crc = (uint32_t)i,
+                                      .data = data, .len = cases[i].len};
+        int n = wire_encode_backup_chunk(scratch, sizeof scratch, &c);
+        cr_assert_eq(n, (int)(WIRE_BACKUP_CHUNK_FIXED + cases[i].len), "case %zu", i);
+        cr_assert_eq(wire_encode_backup_chunk(scratch, (size_t)n - 1, &c), -LUM_ETOOBIG);
+        struct wire_backup_chunk d;
+        uint8_t *copy;
+        cr_assert_eq(backup_chunk_decode(scratch, (size_t)n, &d, &copy), 0, "case %zu", i);
+        cr_assert(d.index == c.index && d.term == c.term && d.size == c.size &&
+                  d.offset == c.offset && d.body_crc == c.body_crc && d.len == c.len,
+                  "case %zu", i);
+        cr_assert(d.len == 0 || memcmp(d.data, data, d.len) == 0, "case %zu", i);
+        /* one encoding: decoding and encoding again gives the same bytes */
+        static uint8_t again[WIRE_BACKUP_CHUNK_FIXED + WIRE_BACKUP_CHUNK_MAX];
+        cr_assert_eq(wire_encode_backup_chunk(again, sizeof again, &d), n);
+        cr_assert_eq(memcmp(again, copy, (size_t)n), 0, "case %zu", i);
+        free(copy);
+    }
+    struct wire_backup_ask a = {0};
+    cr_assert_eq(wire_encode_backup_ask(scratch, WIRE_BACKUP_ASK_SIZE - 1, &a), -LUM_ETOOBIG);
+}
+
+Test(wire, a_backup_ask_of_the_wrong_size_or_a_start_with_a_position_is_malformed)
+{
+    struct wire_backup_ask a = {.index = 3, .term = 1, .offset = 10}, d;
+    uint8_t buf[WIRE_BACKUP_ASK_SIZE + 1] = {0};
+    cr_assert_eq(wire_encode_backup_ask(buf, sizeof buf, &a), (int)WIRE_BACKUP_ASK_SIZE);
+    for (size_t n = 0; n < WIRE_BACKUP_ASK_SIZE; n++)
+        cr_assert_eq(backup_ask_decode(buf, n, &d), -LUM_EMALFORMED, "%zu bytes", n);
+    cr_assert_eq(backup_ask_decode(buf, sizeof buf, &d), -LUM_EMALFORMED, "a trailing byte");
+    /* index 0 starts a backup: it names no snapshot and no position */
+    lum_put_u64(buf, 0);
+    cr_assert_eq(backup_ask_decode(buf, WIRE_BACKUP_ASK_SIZE, &d), -LUM_EMALFORMED);
+    lum_put_u64(buf + 8, 0);
+    cr_assert_eq(backup_ask_decode(buf, WIRE_BACKUP_ASK_SIZE, &d), -LUM_EMALFORMED, "offset");
+    lum_put_u64(buf + 16, 0);
+    cr_assert_eq(backup_ask_decode(buf, WIRE_BACKUP_ASK_SIZE, &d), 0);
+    lum_put_u64(buf + 8, 1);
+    cr_assert_eq(backup_ask_decode(buf, WIRE_BACKUP_ASK_SIZE, &d), -LUM_EMALFORMED, "term");
+}
+
+Test(wire, a_backup_chunk_that_breaks_a_rule_is_malformed)
+{
+    static uint8_t buf[WIRE_BACKUP_CHUNK_FIXED + WIRE_BACKUP_CHUNK_MAX + 8];
+    struct wire_backup_chunk d;
+    /* valid, then every prefix and a trailing byte */
+    size_t n = backup_chunk_bytes(buf, 1, 1, 100, 90, 7, 10, "0123456789");
+    cr_assert_eq(backup_chunk_decode(buf, n, &d, NULL), 0);
+    for (size_t k = 0; k < n; k++)
+        cr_assert_eq(backup_chunk_decode(buf, k, &d, NULL), -LUM_EMALFORMED, "%zu bytes", k);
+    cr_assert_eq(backup_chunk_decode(buf, n + 1, &d, NULL), -LUM_EMALFORMED, "trailing");
+    /* index 0 is no snapshot */
+    n = backup_chunk_bytes(buf, 0, 1, 100, 90, 7, 10, "0123456789");
+    cr_assert_eq(backup_chunk_decode(buf, n, &d, NULL), -LUM_EMALFORMED, "index 0");
+    /* past the end of the file, also by wrapping around */
+    n = backup_chunk_bytes(buf, 1, 1, 95, 90, 7, 10, "0123456789");
+    cr_assert_eq(backup_chunk_decode(buf, n, &d, NULL), -LUM_EMALFORMED, "past size");
+    n = backup_chunk_bytes(buf, 1, 1, 100, 101, 7, 0, NULL);
+    cr_assert_eq(backup_chunk_decode(buf, n, &d, NULL), -LUM_EMALFORMED, "offset > size");
+    n = backup_chunk_bytes(buf, 1, 1, UINT64_MAX, UINT64_MAX - 2, 7, 10, "0123456789");
+    cr_assert_eq(backup_chunk_decode(buf, n, &d, NULL), -LUM_EMALFORMED, "wraps");
+    /* empty before the end: a reader would never get further */
+    n = backup_chunk_bytes(buf, 1, 1, 100, 50, 7, 0, NULL);
+    cr_assert_eq(backup_chunk_decode(buf, n, &d, NULL), -LUM_EMALFORMED, "empty mid-file");
+    /* a length over the limit, with the bytes there, and one past what remains */
+    static uint8_t big[WIRE_BACKUP_CHUNK_MAX + 1];
+    n = backup_chunk_bytes(buf, 1, 1, UINT64_MAX, 0, 7, WIRE_BACKUP_CHUNK_MAX + 1, big);
+    cr_assert_eq(backup_chunk_decode(buf, n, &d, NULL), -LUM_EMALFORMED, "over the max");
+    n = backup_chunk_bytes(buf, 1, 1, 100, 0, 7, 10, "0123456789");
+    lum_put_u32(buf + 36, 11);
+    cr_assert_eq(backup_chunk_decode(buf, n, &d, NULL), -LUM_EMALFORMED, "len past the end");
+}
+
+Test(wire, backup_chunk_encoder_aborts_past_the_end_of_the_file, .signal = SIGABRT)
+{
+    struct wire_backup_chunk c = {.index = 1, .size = 5, .offset = 4, .data = (const uint8_t *)"ab",
+                                  .len = 2};
+    wire_encode_backup_chunk(scratch, sizeof scratch, &c);
+}
+
+Test(wire, backup_ask_encoder_aborts_on_a_start_with_a_position, .signal = SIGABRT)
+{
+    struct wire_backup_ask a = {.index = 0, .offset = 10};
+    wire_encode_backup_ask(scratch, sizeof scratch, &a);
+}
