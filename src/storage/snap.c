@@ -242,7 +242,8 @@ static int snap_parse_header(const uint8_t *h, const char *label, const char *na
                              struct snap_meta *m, struct lum_err *err)
 {
     if (memcmp(h, SNAP_MAGIC, 8) != 0) {
-        lum_errf(err, "%s: not a snapshot file (no " SNAP_MAGIC " at its start)", label);
+        lum_errf(err, "%s: not a snapshot file (its header does not start with " SNAP_MAGIC ")",
+                 label);
         return -LUM_ECORRUPT;
     }
     if (lum_get_u32(h + SNAP_HEADER_SIZE - 4) != lum_crc32c(0, h, SNAP_HEADER_SIZE - 4)) {

@@ -1008,3 +1008,50 @@ Test(snap, storage_open_refuses_a_log_that_starts_after_the_snapshot_leaves_off)
     cr_assert(strstr(err.msg, "129") != NULL, "the error does not say where the log starts: %s",
               err.msg);
 }
+
+/* ---- a snapshot file anywhere: a backup ------------------------------------------------------ */
+
+Test(snap, snap_file_check_takes_a_copy_anywhere_and_names_its_path_when_damaged)
+{
+    uint8_t *body = body_make(BODY_SIZE, 9);
+    snap_make(dirfd_, 700, 5, body, BODY_SIZE, members_three(), NULL);
+    char copy[4200];
+    snprintf(copy, sizeof copy, "%s/elsewhere.backup", dir);
+    FILE *in = fopen(snap_file(dir, 5, 700), "rb"), *out = fopen(copy, "wb");
+    cr_assert(in && out);
+    size_t n;
+    while ((n = fread(body, 1, BODY_SIZE, in)) > 0)
+        cr_assert_eq(fwrite(body, 1, n, out), n);
+    fclose(in);
+    cr_assert_eq(fclose(out), 0);
+    free(body);
+
+    struct snap_meta meta;
+    struct lum_err err = {{0}};
+    cr_assert_eq(snap_file_check(copy, &meta, &err), 0, "%s", err.msg);
+    cr_assert_eq(meta.index, 700);
+    cr_assert_eq(meta.term, 5);
+    cr_assert_eq(meta.body_size, BODY_SIZE);
+    cr_assert(members_equal(&meta.members, members_three()));
+    struct snap_reader *r;
+    cr_assert_eq(snap_reader_open_file(copy, &meta, &r, &err), 0, "%s", err.msg);
+    cr_assert_eq(snap_reader_left(r), BODY_SIZE);
+    snap_reader_close(r);
+
+    storage_test_flip(copy, SNAP_HEADER_SIZE + 4321);
+    cr_assert_eq(snap_file_check(copy, &meta, &err), -LUM_ECORRUPT);
+    cr_assert(strstr(err.msg, copy) && strstr(err.msg, "body"), "%s", err.msg);
+    storage_test_flip(copy, SNAP_HEADER_SIZE + 4321);
+    storage_test_flip(copy, 3);
+    cr_assert_eq(snap_file_check(copy, &meta, &err), -LUM_ECORRUPT);
+    cr_assert(strstr(err.msg, "not a snapshot file"), "%s", err.msg);
+    storage_test_flip(copy, 3);
+    storage_test_truncate(copy, SNAP_HEADER_SIZE + BODY_SIZE - 7);
+    cr_assert_eq(snap_file_check(copy, &meta, &err), -LUM_ECORRUPT);
+    cr_assert(strstr(err.msg, "the header says"), "%s", err.msg);
+    storage_test_truncate(copy, 10);
+    cr_assert_eq(snap_file_check(copy, &meta, &err), -LUM_ECORRUPT);
+    cr_assert(strstr(err.msg, "shorter than its header"), "%s", err.msg);
+    cr_assert_eq(unlink(copy), 0);
+    cr_assert_eq(snap_file_check(copy, &meta, &err), -LUM_ENOTFOUND);
+}
