@@ -58,7 +58,7 @@ $(BUILD)/sim: $(SIM_OBJS) $(BUILD)/libluminous.a
 $(BUILD)/raftsrv: $(BUILD)/src/raftsrv.o $(BUILD)/libluminous.a
 	$(CC) $(LDFLAGS) -o $@ $^
 
-$(BUILD)/raftctl: $(BUILD)/tools/raftctl.o $(BUILD)/libluminous.a
+$(BUILD)/raftctl: $(BUILD)/tools/raftctl.o $(BUILD)/tools/raftctl_status.o $(BUILD)/libluminous.a
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/raftbench: $(BUILD)/tools/raftbench.o $(BUILD)/libluminous.a

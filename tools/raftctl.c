@@ -11,6 +11,7 @@
 #include "luminous/io.h"
 #include "luminous/kv.h"
 #include "luminous/secret.h"
+#include "raftctl_status.h"
 
 enum { EXIT_OK = 0, EXIT_NO = 1, EXIT_USAGE = 2, EXIT_UNAVAILABLE = 3 };
 
@@ -19,6 +20,7 @@ struct ctl {
     uint32_t    timeout_ms;
     bool        json, stale;
     uint64_t    ttl_s;
+    uint32_t    count;        /* watch-status: refreshes, 0 until interrupted */
     const char *secret_file;  /* NULL: no handshake */
     struct lum_client *client;
 };
@@ -32,7 +34,12 @@ static void usage(FILE *f)
             "  get KEY [--stale]               print KEY's value (exit 1 if absent)\n"
             "  del KEY                         delete KEY\n"
             "  cas KEY OLD NEW                 set KEY to NEW if it is OLD (exit 1 if not)\n"
-            "  status                          each node's view of the cluster\n"
+            "  status                          a table of every node: id, address, role,\n"
+            "                                  term, leader, commit, applied, lag, snapshot,\n"
+            "                                  db size (or its error); --json for scripts\n"
+            "  watch-status [--count N]        the status table every second until Ctrl-C\n"
+            "                                  or SIGTERM (or N times); --json: an array a\n"
+            "                                  line\n"
             "  members                         the leader's members: role, match, lag\n"
             "  members add ID PEER CLIENT      add a server: as a learner, then a voter once\n"
             "                                  caught up (waits up to --timeout, default 60 s)\n"
@@ -200,85 +207,35 @@ static int cmd_get(struct ctl *ctl, char **args)
 }
 
 /* One node's element of `status --json`: its status, or the error it answered with. */
-static void status_json(const struct wire_status *st, const char *addr, const char *error,
-                        uint64_t lag, bool first)
-{
-    if (!first)
-        putchar(',');
-    if (error) {
-        printf("{\"id\":0,\"addr\":");
-        json_string(addr, strlen(addr));
-        printf(",\"error\":");
-        json_string(error, strlen(error));
-        printf("}");
-        return;
-    }
-    size_t n = wire_status_json(NULL, 0, st, addr, lag);
-    char *buf = malloc(n + 1);
-    if (!buf) {
-        printf("{\"id\":%llu,\"error\":\"out of memory\"}", (unsigned long long)st->id);
-        return;
-    }
-    wire_status_json(buf, n + 1, st, addr, lag);
-    fputs(buf, stdout);
-    free(buf);
-}
-
+/* The answers of every node: the table or JSON; exit 3 if none answered. */
 static int cmd_status(struct ctl *ctl, char **args)
 {
     (void)args;
-    uint32_t n = lum_client_nodes(ctl->client), answered = 0;
-    static struct wire_status st[LUM_CLIENT_NODES_MAX];
-    static struct lum_err err[LUM_CLIENT_NODES_MAX];
-    int rv[LUM_CLIENT_NODES_MAX];
-    uint64_t top_commit = 0; /* lag is counted from the highest commit index anyone has */
-    for (uint32_t i = 0; i < n; i++) {
-        rv[i] = lum_client_status(ctl->client, i, &st[i], &err[i]);
-        if (rv[i] == -LUM_EAUTH) /* every node would say the same */
-            return ctl_failed("status", rv[i], &err[i]);
-        if (rv[i] == 0) {
-            answered++;
-            if (st[i].commit_index > top_commit)
-                top_commit = st[i].commit_index;
-        }
-    }
+    static struct ctl_status_row rows[LUM_CLIENT_NODES_MAX];
+    struct lum_err err = {{0}};
+    int answered = ctl_status_collect(ctl->client, rows, &err);
+    if (answered < 0)
+        return ctl_failed("status", answered, &err);
     if (ctl->json)
-        printf("[");
+        ctl_status_json(stdout, rows, lum_client_nodes(ctl->client));
     else
-        printf("%-4s %-21s %-12s %6s %6s %10s %10s %10s %10s %10s %s\n", "ID", "ADDR", "ROLE",
-               "TERM", "LEADER", "COMMIT", "APPLIED", "FIRST", "LAST", "SNAPSHOT", "MEMBERS");
-    for (uint32_t i = 0; i < n; i++) {
-        const char *addr = lum_client_node_addr(ctl->client, i);
-        uint64_t lag = rv[i] == 0 && top_commit > st[i].applied_index
-                       ? top_commit - st[i].applied_index : 0;
-        if (ctl->json) {
-            status_json(&st[i], addr, rv[i] == 0 ? NULL : err[i].msg, lag, i == 0);
-            continue;
-        }
-        if (rv[i] != 0) {
-            printf("%-4s %-21s %s\n", "-", addr, err[i].msg);
-            continue;
-        }
-        char members[256] = "";
-        size_t off = 0;
-        for (uint32_t m = 0; m < st[i].n_members && off < sizeof members - 24; m++)
-            off += (size_t)snprintf(members + off, sizeof members - off, "%s%llu", m ? "," : "",
-                                    (unsigned long long)st[i].members[m].id);
-        printf("%-4llu %-21s %-12s %6llu %6llu %10llu %10llu %10llu %10llu %10llu %s\n",
-               (unsigned long long)st[i].id, addr, wire_status_role(&st[i]),
-               (unsigned long long)st[i].term, (unsigned long long)st[i].leader_id,
-               (unsigned long long)st[i].commit_index, (unsigned long long)st[i].applied_index,
-               (unsigned long long)st[i].first_index, (unsigned long long)st[i].last_index,
-               (unsigned long long)st[i].snapshot_index, members);
-    }
-    if (ctl->json)
-        printf("]\n");
+        ctl_status_table(stdout, rows, lum_client_nodes(ctl->client));
     if (answered == 0) {
         fprintf(stderr, "raftctl: status: no node of the cluster answered (%s); is it running? "
                         "`make run` starts a local one\n", ctl->cluster);
         return EXIT_UNAVAILABLE;
     }
     return EXIT_OK;
+}
+
+static int cmd_watch_status(struct ctl *ctl, char **args)
+{
+    (void)args;
+    struct lum_err err = {{0}};
+    int answered = ctl_watch_status(ctl->client, stdout, ctl->json, ctl->count, &err);
+    if (answered < 0)
+        return ctl_failed("watch-status", answered, &err);
+    return answered > 0 ? EXIT_OK : EXIT_UNAVAILABLE;
 }
 
 static int ctl_number(const char *opt, const char *text, uint64_t max, uint64_t *out)
@@ -534,7 +491,7 @@ static const struct {
     {"put", 2, cmd_put}, {"get", 1, cmd_get}, {"del", 1, cmd_del},
     {"cas", 3, cmd_cas}, {"status", 0, cmd_status}, {"members", -1, cmd_members},
     {"transfer", 1, cmd_transfer}, {"snapshot", 0, cmd_snapshot},
-    {"backup", 1, cmd_backup},
+    {"backup", 1, cmd_backup}, {"watch-status", 0, cmd_watch_status},
 };
 
 
@@ -550,6 +507,7 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},          {"stale", no_argument, NULL, 's'},
         {"ttl", required_argument, NULL, 'T'},     {"help", no_argument, NULL, 'h'},
         {"secret-file", required_argument, NULL, 'S'},
+        {"count", required_argument, NULL, 'n'},
         {0, 0, 0, 0},
     };
     int opt;
@@ -577,6 +535,15 @@ int main(int argc, char **argv)
             }
             break;
         case 'S': ctl.secret_file = optarg; break;
+        case 'n':
+            if (ctl_number("--count", optarg, UINT32_MAX, &v) != 0)
+                return EXIT_USAGE;
+            if (v == 0) {
+                fprintf(stderr, "raftctl: --count must be at least 1\n");
+                return EXIT_USAGE;
+            }
+            ctl.count = (uint32_t)v;
+            break;
         case 'h': usage(stdout); return EXIT_OK;
         default: usage(stderr); return EXIT_USAGE;
         }
@@ -595,14 +562,18 @@ int main(int argc, char **argv)
             usage(stderr);
             return EXIT_USAGE;
         }
-        if ((ctl.stale && strcmp(name, "get") != 0) || (ctl.ttl_s && strcmp(name, "put") != 0)) {
-            fprintf(stderr, "raftctl: --stale goes with get, --ttl with put\n");
+        if ((ctl.stale && strcmp(name, "get") != 0) || (ctl.ttl_s && strcmp(name, "put") != 0) ||
+            (ctl.count && strcmp(name, "watch-status") != 0)) {
+            fprintf(stderr, "raftctl: --stale goes with get, --ttl with put, --count with "
+                            "watch-status\n");
             return EXIT_USAGE;
         }
         if (ctl.timeout_ms == 0) /* adding a server waits for it to catch up, a backup
                                     for a snapshot to be written */
             ctl.timeout_ms = strcmp(name, "members") == 0 || strcmp(name, "backup") == 0
-                                 ? 60000 : 5000;
+                                 ? 60000
+                             : strcmp(name, "watch-status") == 0 ? 1000 /* keep the beat */
+                                                                 : 5000;
         struct lum_err err = {{0}};
         if (lum_client_open(ctl.cluster, ctl.timeout_ms, &ctl.client, &err) != 0) {
             fprintf(stderr, "raftctl: --cluster: %s\n", err.msg);
