@@ -14,6 +14,7 @@
 
 #include "harness.h"
 #include "luminous/kv.h"
+#include "luminous/storage.h"
 
 CLUSTER_SUITE(backup);
 
@@ -361,5 +362,83 @@ Test(backup, restore_refuses_a_damaged_backup_and_a_data_dir_with_state)
     cr_assert_eq(rv, 0, "the node answers");
     cr_assert_eq(st.snapshot_index, 0, "no snapshot was installed");
     cr_assert_eq(st.n_members, 0);
+    cluster_passed();
+}
+
+/* One WIRE_OP_BACKUP ask through the client library; the answer's chunk in *ch (its data
+ * lives until the client's next call). */
+static void bk_ask(struct lum_client *cl, uint64_t index, uint64_t term, uint64_t offset,
+                   struct wire_backup_chunk *ch)
+{
+    uint8_t body[WIRE_BACKUP_ASK_SIZE];
+    struct wire_backup_ask a = {.index = index, .term = term, .offset = offset};
+    cr_assert_eq(wire_encode_backup_ask(body, sizeof body, &a), (int)sizeof body);
+    struct lum_reply r;
+    struct lum_err err;
+    cr_assert_eq(lum_client_admin(cl, WIRE_OP_BACKUP, body, sizeof body, &r, &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(r.status, 0, "ask %llu/%llu at %llu: %s", (unsigned long long)index,
+                 (unsigned long long)term, (unsigned long long)offset, lum_strerror(r.status));
+    cr_assert_eq(wire_decode_backup_chunk(r.data, r.len, ch), 0);
+    cr_assert_eq(ch->offset, offset);
+}
+
+Test(backup, a_snapshot_being_backed_up_survives_compaction_deleting_its_file)
+{
+    struct cluster *c = cluster_up(1, "snapshot_entries = 40\nsnapshot_margin = 0\n"
+                                      "max_client_output = 65536\n");
+    struct lum_client *cl = bk_client(c, 0, 1);
+    char key[32], value[BK_VALUE_SIZE];
+    for (uint32_t i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "before-%u", i);
+        bk_value(i, value);
+        cr_assert_eq(cluster_kv_put(cl, key, value), KV_OK);
+    }
+    /* the first piece pins the snapshot */
+    struct wire_backup_chunk ch;
+    bk_ask(cl, 0, 0, 0, &ch);
+    uint64_t index = ch.index, term = ch.term, size = ch.size;
+    cr_assert_lt(ch.len, size, "more than one piece: %u of %llu", ch.len,
+                 (unsigned long long)size);
+    char path[PATH_MAX], snap[PATH_MAX + 128];
+    snprintf(path, sizeof path, "%s/pinned.snap", c->dir);
+    snprintf(snap, sizeof snap, "%s/snap/snap-%020llu-%020llu", c->nodes[0].data_dir,
+             (unsigned long long)term, (unsigned long long)index);
+    cr_assert(bk_exists(snap), "%s", snap);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(ch.data, 1, ch.len, f), ch.len);
+    uint64_t offset = ch.len;
+    /* more writes, more snapshots: the pinned one's file is deleted */
+    for (uint32_t i = 0; i < 200 && bk_exists(snap); i++) {
+        snprintf(key, sizeof key, "after-%u", i);
+        bk_value(i, value);
+        cr_assert_eq(cluster_kv_put(cl, key, value), KV_OK);
+    }
+    uint64_t deadline = clock_mono_ms() + CLUSTER_WAIT_MS;
+    while (bk_exists(snap) && clock_mono_ms() < deadline)
+        cluster_pause_ms(CLUSTER_POLL_MS);
+    cr_assert_not(bk_exists(snap), "compaction never deleted %s", snap);
+    /* the rest of the pieces still come, from the open file */
+    while (offset < size) {
+        bk_ask(cl, index, term, offset, &ch);
+        cr_assert(ch.index == index && ch.term == term && ch.size == size);
+        cr_assert_gt(ch.len, 0);
+        cr_assert_eq(fwrite(ch.data, 1, ch.len, f), ch.len);
+        offset += ch.len;
+    }
+    cr_assert_eq(fclose(f), 0);
+    struct snap_meta meta;
+    struct lum_err err;
+    cr_assert_eq(snap_file_check(path, &meta, &err), 0, "%s", err.msg);
+    cr_assert_eq(meta.index, index);
+    /* an ask for a snapshot that is neither pinned nor on disk: start over */
+    uint8_t body[WIRE_BACKUP_ASK_SIZE];
+    struct wire_backup_ask a = {.index = index - 1, .term = term, .offset = 4096};
+    wire_encode_backup_ask(body, sizeof body, &a);
+    struct lum_reply r;
+    cr_assert_eq(lum_client_admin(cl, WIRE_OP_BACKUP, body, sizeof body, &r, &err), 0);
+    cr_assert_eq(r.status, -LUM_ENOTFOUND, "%s", lum_strerror(r.status));
+    lum_client_close(cl);
     cluster_passed();
 }
