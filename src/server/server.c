@@ -523,7 +523,7 @@ static int server_open_raft(struct server *s, struct lum_err *err)
              (unsigned long long)boot.hard_state.term,
              (unsigned long long)boot.hard_state.voted_for,
              (unsigned long long)boot.snapshot_index + 1, (unsigned long long)boot.last_index,
-             s->cfg.n_members, s->cfg.n_members ? "" : " (idle until added)");
+             boot.members.count, boot.members.count ? "" : " (idle until added)");
     return 0;
 }
 

@@ -214,6 +214,7 @@ Test(backup, backup_restore_compare_then_grow_the_restored_cluster)
                      "its own address, not the old cluster's");
     cr_assert_str_eq(st.members[0].peer_addr, c->nodes[3].peer_addr);
     cr_assert(cluster_log_has(c, 3, 0, "restored"), "a log line says it was restored");
+    cr_assert(cluster_log_has(c, 3, 0, ", 1 members"), "it starts with one member");
 
     struct lum_client *copy = bk_client(c, 3, 4);
     uint32_t present = bk_compare(orig, copy);
