@@ -23,6 +23,17 @@
 #define KV_CAS_OVERHEAD         10u   /* u16 klen | u32 old_len | u32 new_len               */
 #define KV_EXPIRE_OVERHEAD      10u   /* u16 klen | u64 expire_at_ms                        */
 #define KV_GET_OVERHEAD         3u    /* u8 op | u16 klen                                   */
+#define KV_SET_OVERHEAD         15u   /* u8 flags | u16 klen | u32 vlen | u64 ttl_ms         */
+#define KV_INCR_OVERHEAD        10u   /* u16 klen | i64 delta                               */
+#define KV_SETTTL_OVERHEAD      10u   /* u16 klen | i64 ttl_ms                              */
+#define KV_MULTI_OVERHEAD       2u    /* MSET, MDEL: u16 count                              */
+#define KV_MSET_PAIR_OVERHEAD   6u    /* u16 klen | u32 vlen, per pair                      */
+#define KV_MKEY_OVERHEAD        2u    /* MDEL, MGET, EXISTS: u16 klen, per key              */
+#define KV_MQUERY_OVERHEAD      3u    /* u8 op | u16 count                                  */
+#define KV_PTTL_OVERHEAD        3u    /* u8 op | u16 klen                                   */
+#define KV_DBSIZE_LEN           1u    /* u8 op                                              */
+#define KV_MULTI_MAX            65535u /* keys in one multi-key body: the count is a u16     */
+#define KV_SET_FLAGS_ALL        (KV_SET_NX | KV_SET_XX | KV_SET_KEEPTTL)
 
 static_assert(KV_KEY_MAX <= UINT16_MAX, "klen travels as a u16");
 static_assert(KV_PUT_OVERHEAD + KV_KEY_MAX < LUM_COMMAND_BODY_MAX, "a PUT of the longest key fits");
