@@ -67,7 +67,8 @@ enum kv_code { KV_OK = 0, KV_NOT_FOUND = 1, KV_MISMATCH = 2, KV_BAD_REQUEST = 3,
  *              expiry; -2: no such key
  *   KV_DBSIZE  u8 op                                       -> KV_OK with u64 keys (expired
  *              keys not yet removed are not counted)
- * A count of 0 or a body not exactly as long as its lengths say: KV_BAD_REQUEST. */
+ * A count of 0 or a body not exactly as long as its lengths say: KV_BAD_REQUEST. So is an
+ * MGET whose answer would be longer than KV_ANSWER_MAX bytes. */
 enum kv_set_flag { KV_SET_NX = 1, KV_SET_XX = 2, KV_SET_KEEPTTL = 4 };
 
 /* One key of a multi-key command or query. */
@@ -82,6 +83,11 @@ struct kv_pair {
 };
 
 #define KV_KEY_MAX       1024u
+/* Longest answer a query gives (an MGET's): 1 MiB less 4 KiB, so that a client response
+ * carrying it (its header and a leader address included) fits WIRE_FRAME_MAX, the largest
+ * frame the client library reads. A server whose max_client_output is below this may cut
+ * off a client for such an answer. */
+#define KV_ANSWER_MAX    ((1u << 20) - 4096u)
 #define KV_PUT_OVERHEAD  14u  /* u16 + u32 + u64 */
 /* Largest key+value a PUT can carry: the entry payload minus both headers. */
 #define KV_PUT_DATA_MAX  (LUM_COMMAND_BODY_MAX - KV_PUT_OVERHEAD)

@@ -321,3 +321,114 @@ bool kv_decode_get(const uint8_t *b, uint32_t len, struct kv_get_req *out)
     out->key = b + KV_GET_OVERHEAD;
     return true;
 }
+
+/* ---- decoders of the Redis-shaped commands and queries ------------------------------------- */
+
+bool kv_decode_set(const uint8_t *b, uint32_t len, struct kv_set_req *out)
+{
+    if (len < KV_SET_OVERHEAD)
+        return false;
+    out->flags = b[0];
+    out->klen = lum_get_u16(b + 1);
+    out->vlen = lum_get_u32(b + 3);
+    out->ttl_ms = lum_get_u64(b + 7);
+    if ((out->flags & ~KV_SET_FLAGS_ALL) != 0 ||
+        (out->flags & (KV_SET_NX | KV_SET_XX)) == (KV_SET_NX | KV_SET_XX) ||
+        ((out->flags & KV_SET_KEEPTTL) && out->ttl_ms != 0))
+        return false;
+    if (!kv_klen_ok(out->klen) || (uint64_t)KV_SET_OVERHEAD + out->klen + out->vlen != len)
+        return false;
+    out->key = b + KV_SET_OVERHEAD;
+    out->value = out->key + out->klen;
+    return true;
+}
+
+bool kv_decode_key_i64(const uint8_t *b, uint32_t len, struct kv_key_i64_req *out)
+{
+    if (len < KV_INCR_OVERHEAD)
+        return false;
+    out->klen = lum_get_u16(b);
+    out->v = (int64_t)lum_get_u64(b + 2);
+    if (!kv_klen_ok(out->klen) || (uint64_t)KV_INCR_OVERHEAD + out->klen != len)
+        return false;
+    out->key = b + KV_INCR_OVERHEAD;
+    return true;
+}
+
+/* count >= 1 items of item_overhead bytes (u16 klen first, then, for pairs, u32 vlen) and
+ * their data fill [p, end) exactly, each key 1..KV_KEY_MAX bytes. */
+static bool kv_items_ok(const uint8_t *p, const uint8_t *end, uint16_t count, bool pairs)
+{
+    if (count == 0)
+        return false;
+    size_t overhead = pairs ? KV_MSET_PAIR_OVERHEAD : KV_MKEY_OVERHEAD;
+    for (uint16_t i = 0; i < count; i++) {
+        if ((size_t)(end - p) < overhead)
+            return false;
+        uint16_t klen = lum_get_u16(p);
+        uint64_t data = klen + (pairs ? (uint64_t)lum_get_u32(p + 2) : 0);
+        if (!kv_klen_ok(klen) || data > (uint64_t)(end - p) - overhead)
+            return false;
+        p += overhead + data;
+    }
+    return p == end;
+}
+
+bool kv_decode_mset(const uint8_t *b, uint32_t len, struct kv_multi_req *out)
+{
+    if (len < KV_MULTI_OVERHEAD)
+        return false;
+    out->count = lum_get_u16(b);
+    out->first = b + KV_MULTI_OVERHEAD;
+    return kv_items_ok(out->first, b + len, out->count, true);
+}
+
+bool kv_decode_mdel(const uint8_t *b, uint32_t len, struct kv_multi_req *out)
+{
+    if (len < KV_MULTI_OVERHEAD)
+        return false;
+    out->count = lum_get_u16(b);
+    out->first = b + KV_MULTI_OVERHEAD;
+    return kv_items_ok(out->first, b + len, out->count, false);
+}
+
+bool kv_decode_mquery(const uint8_t *b, uint32_t len, struct kv_multi_req *out)
+{
+    if (len < KV_MQUERY_OVERHEAD || (b[0] != KV_MGET && b[0] != KV_EXISTS))
+        return false;
+    out->count = lum_get_u16(b + 1);
+    out->first = b + KV_MQUERY_OVERHEAD;
+    return kv_items_ok(out->first, b + len, out->count, false);
+}
+
+bool kv_decode_pttl(const uint8_t *b, uint32_t len, struct kv_get_req *out)
+{
+    if (len < KV_PTTL_OVERHEAD || b[0] != KV_PTTL)
+        return false;
+    out->klen = lum_get_u16(b + 1);
+    if (!kv_klen_ok(out->klen) || (uint64_t)KV_PTTL_OVERHEAD + out->klen != len)
+        return false;
+    out->key = b + KV_PTTL_OVERHEAD;
+    return true;
+}
+
+bool kv_decode_dbsize(const uint8_t *b, uint32_t len)
+{
+    return len == KV_DBSIZE_LEN && b[0] == KV_DBSIZE;
+}
+
+const uint8_t *kv_next_pair(const uint8_t *p, struct kv_pair *out)
+{
+    out->klen = lum_get_u16(p);
+    out->vlen = lum_get_u32(p + 2);
+    out->key = p + KV_MSET_PAIR_OVERHEAD;
+    out->value = p + KV_MSET_PAIR_OVERHEAD + out->klen;
+    return p + KV_MSET_PAIR_OVERHEAD + out->klen + out->vlen;
+}
+
+const uint8_t *kv_next_key(const uint8_t *p, struct kv_key *out)
+{
+    out->len = lum_get_u16(p);
+    out->key = p + KV_MKEY_OVERHEAD;
+    return p + KV_MKEY_OVERHEAD + out->len;
+}
