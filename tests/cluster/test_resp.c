@@ -416,3 +416,56 @@ Test(resp, data_commands_need_the_kv_state_machine)
     rc_close(r);
     cluster_passed();
 }
+
+/* With a cluster secret, the follower's link to the leader authenticates like any client. */
+Test(resp, a_follower_forwards_through_the_secret_handshake)
+{
+    struct cluster *c = cluster_create(3, NULL);
+    cluster_set_secret(c, "the resp test's secret");
+    cluster_start_all(c);
+    struct rc *r = rc_open(c, a_follower(c));
+    EXPECT(r, "+OK", "SET", "k", "v");
+    EXPECT(r, "$v", "GET", "k");
+    rc_close(r);
+    cluster_passed();
+}
+
+/* Requests in flight on a follower when the leader dies are all answered: done, or TRYAGAIN,
+ * none dropped; the connection then works with the next leader. */
+Test(resp, requests_in_flight_when_the_leader_dies_are_answered)
+{
+    struct cluster *c = cluster_up(3, NULL);
+    uint32_t leader = cluster_wait_leader(c), f = (leader + 1) % 3;
+    struct rc *r = rc_open(c, f);
+    EXPECT(r, "+OK", "SET", "warm", "up"); /* the link to the leader is up */
+    enum { N = 300 };
+    static char req[N * 48];
+    size_t off = 0;
+    for (int i = 0; i < N; i++)
+        off += (size_t)snprintf(req + off, sizeof req - off,
+                                "*3\r\n$3\r\nSET\r\n$6\r\nk%05d\r\n$1\r\nv\r\n", i);
+    rc_send_raw(r, req, off);
+    cluster_kill(c, leader);
+    int ok = 0, again = 0;
+    for (int i = 0; i < N; i++) {
+        const char *got = rc_read(r);
+        if (strcmp(got, "+OK") == 0)
+            ok++;
+        else if (starts_with(got, "-TRYAGAIN"))
+            again++;
+        else
+            cr_assert_fail("reply %d: %s", i, got);
+    }
+    cr_assert_eq(ok + again, N);
+    cr_log_info("%d done, %d TRYAGAIN", ok, again);
+    /* a new leader is elected; the same connection gets through again */
+    uint64_t deadline = clock_mono_ms() + CLUSTER_WAIT_MS;
+    while (strcmp(rc_call(r, "SET", "after", "x", NULL), "+OK") != 0) {
+        cr_assert(starts_with(r->reply, "-TRYAGAIN"), "%s", r->reply);
+        cr_assert_lt(clock_mono_ms(), deadline, "no SET got through after the leader died");
+        cluster_pause_ms(CLUSTER_POLL_MS);
+    }
+    EXPECT(r, "$x", "GET", "after");
+    rc_close(r);
+    cluster_passed();
+}
