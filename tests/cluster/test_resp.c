@@ -469,3 +469,70 @@ Test(resp, requests_in_flight_when_the_leader_dies_are_answered)
     rc_close(r);
     cluster_passed();
 }
+
+/* A pipeline far longer than max_pending_per_conn: the connection is not read from while its
+ * requests wait (backpressure, as for native clients), then resumes; every request is
+ * answered, in order, the reads seeing the writes before them. */
+Test(resp, a_pipeline_beyond_max_pending_per_conn_is_answered_in_order)
+{
+    struct cluster *c = cluster_up(3, "max_pending_per_conn = 4\n");
+    for (int via = 0; via < 2; via++) {
+        uint32_t leader = cluster_wait_leader(c);
+        struct rc *r = rc_open(c, via ? leader : (leader + 1) % 3);
+        enum { N = 200 };
+        static char req[N * 64];
+        size_t off = 0;
+        for (int i = 0; i < N; i++) {
+            if (i % 3 == 2)
+                off += (size_t)snprintf(req + off, sizeof req - off, "*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n");
+            else if (i % 3 == 1)
+                off += (size_t)snprintf(req + off, sizeof req - off, "*2\r\n$3\r\nGET\r\n$1\r\nn\r\n");
+            else
+                off += (size_t)snprintf(req + off, sizeof req - off, "*1\r\n$4\r\nPING\r\n");
+        }
+        rc_send_raw(r, req, off);
+        long n = 0; /* INCRs of this round so far; the first round left N / 3 */
+        for (int i = 0; i < N; i++) {
+            const char *got = rc_read(r);
+            char want[32];
+            if (i % 3 == 2)
+                snprintf(want, sizeof want, ":%ld", ++n + via * (N / 3));
+            else if (i % 3 == 1)
+                snprintf(want, sizeof want, n + via * (N / 3) ? "$%ld" : "$nil",
+                         n + via * (N / 3));
+            else
+                snprintf(want, sizeof want, "+PONG");
+            cr_assert_str_eq(got, want, "via the %s, reply %d", via ? "leader" : "follower", i);
+        }
+        rc_close(r);
+    }
+    cluster_passed();
+}
+
+Test(resp, a_connection_over_max_clients_is_refused_in_redis_words)
+{
+    struct cluster *c = cluster_up(1, "max_clients = 2\n");
+    struct rc *a = rc_open(c, 0), *b = rc_open(c, 0);
+    EXPECT(a, "+PONG", "PING");
+    EXPECT(b, "+PONG", "PING");
+    struct rc *r = rc_open(c, 0);
+    cr_assert_str_eq(rc_read(r), "-ERR max number of clients reached");
+    char byte;
+    cr_assert_eq(read(r->fd, &byte, 1), 0, "closed after the refusal");
+    rc_close(r);
+    rc_close(a);
+    cluster_pause_ms(100); /* the slot is free again once the server saw the close */
+    uint64_t deadline = clock_mono_ms() + CLUSTER_WAIT_MS;
+    for (;;) {
+        r = rc_open(c, 0);
+        rc_send_raw(r, "PING\r\n", 6);
+        if (strcmp(rc_read(r), "+PONG") == 0)
+            break;
+        rc_close(r);
+        cr_assert_lt(clock_mono_ms(), deadline, "the slot of a closed connection is not freed");
+        cluster_pause_ms(CLUSTER_POLL_MS);
+    }
+    rc_close(r);
+    rc_close(b);
+    cluster_passed();
+}
