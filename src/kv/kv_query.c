@@ -125,6 +125,10 @@ static uint64_t kv_heap_count_expired(const struct kv_heap *h, uint64_t now_ms)
             i = left;
             continue;
         }
+        if (left + 1 < h->count && h->items[left + 1]->expire_at_ms <= now_ms) {
+            i = left + 1;
+            continue;
+        }
         /* up to the nearest left child whose right sibling is expired, and over to it */
         for (;;) {
             if (i == 0)
