@@ -167,6 +167,7 @@ static int resp_block(struct client *c)
 static int resp_process(struct server *s, struct client *c)
 {
     struct resp_conn *r = c->resp;
+    int blocked = 0;
     while (!r->closing && !c->paused) {
         const uint8_t *in = c->conn.in.data + c->conn.in.pos;
         size_t avail = c->conn.in.last - c->conn.in.pos;
@@ -192,14 +193,18 @@ static int resp_process(struct server *s, struct client *c)
             continue;
         }
         /* a blocked request stays in the input and is parsed again on resume */
-        if (r->queue_count == RESP_QUEUE_MAX || c->pending >= s->cfg.max_pending_per_conn)
-            return resp_block(c);
+        if (r->queue_count == RESP_QUEUE_MAX || c->pending >= s->cfg.max_pending_per_conn) {
+            blocked = resp_block(c);
+            break;
+        }
         struct resp_request rq;
         bool quit = false;
         resp_out_reset(&s->resp->out);
         int cls = resp_command(s, in, r->parser.args, r->parser.argc, &rq, &quit);
-        if (cls != RESP_LOCAL && c->pending > 0 && cls != r->waiting_class)
-            return resp_block(c); /* a read after writes, or a write after reads */
+        if (cls != RESP_LOCAL && c->pending > 0 && cls != r->waiting_class) {
+            blocked = resp_block(c); /* a read after writes, or a write after reads */
+            break;
+        }
         conn_consume(&c->conn, (size_t)n);
         c->active_ms = clock_mono_ms();
         int64_t seq = resp_queue_push(r, cls == RESP_LOCAL ? RK_NONE : rq.kind);
@@ -221,9 +226,8 @@ static int resp_process(struct server *s, struct client *c)
             resp_queue_fill(s, c, (uint64_t)seq);
         }
     }
-    if (!resp_queue_drain(s, c))
-        return 0; /* cut off: the flush frees it */
-    return 0;
+    resp_queue_drain(s, c); /* the replies made so far; if it cut c off, the flush frees it */
+    return blocked;
 }
 
 int resp_resume(struct server *s, struct client *c)
