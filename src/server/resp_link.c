@@ -94,8 +94,11 @@ static void resp_link_reset(struct server *s, int status, const char *why)
 static void resp_link_failed(struct server *s, const char *why)
 {
     struct resp_link *l = &s->resp->link;
-    l->failed_id = l->leader_id;
-    l->failed_ms = clock_mono_ms();
+    if (!l->ready) { /* never got through: do not redial at once; a link that worked and
+                        was closed (the leader's client_idle_timeout_ms) may redial now */
+        l->failed_id = l->leader_id;
+        l->failed_ms = clock_mono_ms();
+    }
     resp_link_reset(s, -LUM_ECLOSED, why);
 }
 
