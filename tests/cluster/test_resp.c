@@ -536,3 +536,23 @@ Test(resp, a_connection_over_max_clients_is_refused_in_redis_words)
     rc_close(b);
     cluster_passed();
 }
+
+/* The leader closes the follower's idle link (client_idle_timeout_ms) like any idle client;
+ * the next request through the follower dials again and gets through, no TRYAGAIN. */
+Test(resp, a_link_the_leader_closed_for_idleness_is_redialed)
+{
+    struct cluster *c = cluster_up(3, "client_idle_timeout_ms = 400\n");
+    uint32_t leader = cluster_wait_leader(c), f = (leader + 1) % 3;
+    long from = cluster_log_size(c, f);
+    struct rc *r = rc_open(c, f);
+    EXPECT(r, "+OK", "SET", "k", "1");
+    rc_close(r);
+    char line[96];
+    snprintf(line, sizeof line, "Redis forwarding link to node %u closed", leader + 1);
+    cr_assert(cluster_wait_log(c, f, from, line), "the leader never closed the idle link");
+    r = rc_open(c, f);
+    EXPECT(r, "+OK", "SET", "k", "2");
+    EXPECT(r, "$2", "GET", "k");
+    rc_close(r);
+    cluster_passed();
+}
