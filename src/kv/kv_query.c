@@ -113,7 +113,7 @@ static void kv_query_pttl(struct kv *kv, const uint8_t *req, uint32_t len, uint6
  * and they form a subtree at its root (a node is no earlier than its parent). This walks
  * that subtree depth-first without a stack, climbing back through the parents, so the cost
  * follows the expired keys, not the table. */
-static uint64_t kv_heap_count_expired(const struct kv_heap *h, uint64_t now_ms)
+static uint64_t kv_query_count_expired(const struct kv_heap *h, uint64_t now_ms)
 {
     if (h->count == 0 || h->items[0]->expire_at_ms > now_ms)
         return 0;
@@ -144,7 +144,7 @@ static uint64_t kv_heap_count_expired(const struct kv_heap *h, uint64_t now_ms)
 
 static void kv_query_dbsize(struct kv *kv, uint64_t now_ms, struct lum_result *out)
 {
-    uint64_t expired = kv_heap_count_expired(&kv->s.heap, now_ms);
+    uint64_t expired = kv_query_count_expired(&kv->s.heap, now_ms);
     LUM_ASSERT(expired <= kv->s.table.count);
     lum_put_u64(kv->answer, kv->s.table.count - expired);
     out->code = KV_OK;
