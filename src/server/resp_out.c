@@ -150,6 +150,11 @@ void resp_out_answer(struct resp_out *o, uint8_t kind, int status, int32_t code,
         resp_out_error(o, "ERR increment or decrement would overflow");
         return;
     }
+    if (code == KV_BAD_REQUEST && kind == RK_MGET) { /* what a client frame carries */
+        resp_out_error(o, "ERR MGET answer too large (over %u bytes): ask for fewer keys",
+                       KV_ANSWER_MAX);
+        return;
+    }
     if (code == KV_BAD_REQUEST) {
         resp_out_error(o, "ERR the state machine refused the request as malformed");
         return;
