@@ -155,6 +155,12 @@ void resp_out_answer(struct resp_out *o, uint8_t kind, int status, int32_t code,
                        KV_ANSWER_MAX);
         return;
     }
+    if (code == KV_BAD_REQUEST && (kind == RK_SET || kind == RK_EXPIRE)) {
+        /* all we send that it can refuse: an expiry past what its clock can add */
+        resp_out_error(o, "ERR invalid expire time in '%s' command",
+                       kind == RK_SET ? "set" : "expire");
+        return;
+    }
     if (code == KV_BAD_REQUEST) {
         resp_out_error(o, "ERR the state machine refused the request as malformed");
         return;
