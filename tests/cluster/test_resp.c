@@ -556,3 +556,48 @@ Test(resp, a_link_the_leader_closed_for_idleness_is_redialed)
     rc_close(r);
     cluster_passed();
 }
+
+/* The leader hands leadership over while a pipeline of writes waits on it: every request is
+ * answered (applied, or TRYAGAIN as a native client would hear NOT_LEADER), and the same
+ * connection, now to a follower, goes on through the new leader. */
+Test(resp, a_leader_that_steps_down_answers_its_waiting_requests)
+{
+    struct cluster *c = cluster_up(3, NULL);
+    uint32_t leader = cluster_wait_leader(c), next = (leader + 1) % 3;
+    struct rc *r = rc_open(c, leader);
+    enum { N = 300 };
+    static char req[N * 48];
+    size_t off = 0;
+    for (int i = 0; i < N; i++)
+        off += (size_t)snprintf(req + off, sizeof req - off,
+                                "*3\r\n$3\r\nSET\r\n$6\r\nk%05d\r\n$1\r\nv\r\n", i);
+    rc_send_raw(r, req, off);
+    char id[16];
+    snprintf(id, sizeof id, "%u", next + 1);
+    struct cluster_run run;
+    cluster_ctl(c, &run, "transfer", id, NULL);
+    cr_assert_eq(run.exit_code, 0, "transfer: %s", run.err);
+    int ok = 0, again = 0;
+    for (int i = 0; i < N; i++) {
+        const char *got = rc_read(r);
+        if (strcmp(got, "+OK") == 0)
+            ok++;
+        else if (starts_with(got, "-TRYAGAIN"))
+            again++;
+        else
+            cr_assert_fail("reply %d: %s", i, got);
+    }
+    cr_log_info("%d done, %d TRYAGAIN", ok, again);
+    cr_assert_eq(cluster_wait_leader(c), next);
+    uint64_t deadline = clock_mono_ms() + CLUSTER_WAIT_MS;
+    while (strcmp(rc_call(r, "SET", "after", "x", NULL), "+OK") != 0) {
+        cr_assert(starts_with(r->reply, "-TRYAGAIN"), "%s", r->reply);
+        cr_assert_lt(clock_mono_ms(), deadline, "no SET got through after the transfer");
+        cluster_pause_ms(CLUSTER_POLL_MS);
+    }
+    EXPECT(r, "$x", "GET", "after");
+    const char *info = rc_call(r, "INFO", "replication", NULL);
+    cr_assert_not_null(strstr(info, "role:slave"), "%s", info);
+    rc_close(r);
+    cluster_passed();
+}
