@@ -58,7 +58,8 @@ void resp_parser_free(struct resp_parser *p);
  *   -LUM_EAGAIN     need more bytes. Call again with the same start and more after it.
  *   -LUM_EMALFORMED not RESP, or over a limit: p->error says what. Answer it and close.
  *   -LUM_ENOMEM     the argument table could not grow.
- * Once a request was returned, call again before more input came only with the rest. */
+ * After a request or an error, the parser starts afresh: the next call's buf begins where the
+ * returned request ended (after an error, drop the connection). */
 int resp_parse(struct resp_parser *p, const uint8_t *buf, size_t len);
 
 /* ---- replies ----------------------------------------------------------------------------------
