@@ -221,9 +221,11 @@ int resp_parse(struct resp_parser *p, const uint8_t *buf, size_t len)
         p->error[0] = '\0';
         p->state = buf[0] == '*' ? RESP_S_ARGC : RESP_S_INLINE;
     }
-    if (p->state == RESP_S_INLINE)
-        return resp_parse_inline(p, buf, len);
-    return resp_parse_multibulk(p, buf, len);
+    int rv = p->state == RESP_S_INLINE ? resp_parse_inline(p, buf, len)
+                                       : resp_parse_multibulk(p, buf, len);
+    if (rv < 0 && rv != -LUM_EAGAIN)
+        p->state = RESP_S_START; /* p->error stays for the reply */
+    return rv;
 }
 
 /* ---- replies ----------------------------------------------------------------------------------- */
