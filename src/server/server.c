@@ -315,6 +315,7 @@ again:
         snapshot_start(s);
 flush:
     peers_flush(s);
+    resp_flush(s);
     clients_flush(s);
     server_log_role(s);
 }
@@ -556,6 +557,8 @@ int server_create(const struct server_config *cfg, struct server **out, struct l
         rv = peers_init(s, err);
     if (rv == 0)
         rv = clients_init(s, err);
+    if (rv == 0)
+        rv = resp_init(s, err);
     if (rv != 0)
         goto err_destroy;
     *out = s;
@@ -601,6 +604,7 @@ void server_destroy(struct server *s)
     }
     peers_close(s);
     clients_close(s);
+    resp_close(s);
     server_close_watch(s, &s->timer);
     server_close_watch(s, &s->signals);
     server_close_watch(s, &s->peer_listen);
