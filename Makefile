@@ -86,7 +86,7 @@ $(BUILD)/libfaultshim.so: tests/fault/shim.c
 # (one at a time: each test runs a CPU-heavy cluster).
 test: deps all $(UNIT_BINS) $(CLUSTER_BIN) check-core
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done
-	@echo "== tests/install/run.sh"; BUILD=$(BUILD) MAKE="$(MAKE)" bash tests/install/run.sh
+	@echo "== tests/install/run.sh"; BUILD=$(BUILD) SAN="$(SAN)" MAKE="$(MAKE)" bash tests/install/run.sh
 	@set -e; for n in $(NODES); do echo "== sim --seeds $(SEEDS) --nodes $$n"; \
 	    $(BUILD)/sim --seeds $(SEEDS) --nodes $$n; done
 	@set -e; for r in $(SIM_REGRESSIONS_FIXED); do \

@@ -4,7 +4,8 @@
 # its own state machine, the man pages rendered without warnings and checked against the
 # sources (every config key of src/server/config.c, every command and option of
 # tools/raftctl.c), the systemd unit verified, then `make uninstall` leaves nothing.
-# BUILD (default build) must hold a built tree; MAKE is the make to call.
+# BUILD (default build) must hold a built tree; MAKE is the make to call; SAN the sanitizer
+# flags the tree was built with (make asan).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -67,7 +68,9 @@ esac
 # Built from the installed copy, outside the source tree, so only installed headers and
 # libluminous.a can be what it uses; -Werror, and a strict C11 in the example's Makefile.
 cp -r "$U/share/doc/luminous/example" "$TMP/example"
-"$MAKE" -s --no-print-directory -C "$TMP/example" CFLAGS="-O2 -Wall -Wextra -Werror" \
+# Under make asan the library is instrumented: so is the example (SAN).
+"$MAKE" -s --no-print-directory -C "$TMP/example" CFLAGS="-O2 -Wall -Wextra -Werror ${SAN:-}" \
+    LDFLAGS="${SAN:-}" \
     > "$TMP/example.out" 2>&1 || { cat "$TMP/example.out" >&2; fail "the example does not build"; }
 GB=$TMP/example/guestbook
 say "the example builds against the staged tree: $flags"
