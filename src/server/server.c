@@ -539,7 +539,7 @@ int server_create(const struct server_config *cfg, struct server **out, struct l
     s->cfg = *cfg;
     s->timer.fd = s->signals.fd = s->peer_listen.fd = s->client_listen.fd = -1;
     s->loop.epfd = -1;
-    s->fsm_ops = lum_fsm_find(cfg->state_machine);
+    s->fsm_ops = cfg->fsm_ops ? cfg->fsm_ops : lum_fsm_find(cfg->state_machine);
     LUM_ASSERT(s->fsm_ops != NULL);
     s->fsm = s->fsm_ops->create();
     s->decode_entries = calloc(WIRE_BATCH_MAX, sizeof *s->decode_entries);
