@@ -86,6 +86,7 @@ $(BUILD)/libfaultshim.so: tests/fault/shim.c
 # (one at a time: each test runs a CPU-heavy cluster).
 test: deps all $(UNIT_BINS) $(CLUSTER_BIN) check-core
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done
+	@echo "== tests/install/run.sh"; BUILD=$(BUILD) SAN="$(SAN)" MAKE="$(MAKE)" bash tests/install/run.sh
 	@set -e; for n in $(NODES); do echo "== sim --seeds $(SEEDS) --nodes $$n"; \
 	    $(BUILD)/sim --seeds $(SEEDS) --nodes $$n; done
 	@set -e; for r in $(SIM_REGRESSIONS_FIXED); do \
@@ -129,14 +130,18 @@ sim: $(BUILD)/sim
 check-core: $(CORE_OBJS)
 	@sh tools/check-core-purity.sh $(CORE_OBJS)
 
-# Criterion is the one test dependency; install it when we can, else say how.
+# The test dependencies: Criterion, and pkg-config (the install test builds the example
+# through it). Install them when we can, else say how.
 deps:
-	@if [ ! -f /usr/include/criterion/criterion.h ]; then \
+	@missing=""; \
+	[ -f /usr/include/criterion/criterion.h ] || missing=" libcriterion-dev"; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing libcriterion-dev"; \
-	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y libcriterion-dev; \
+	    echo "installing$$missing"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	  else \
-	    echo "Criterion is missing. Run: sudo apt-get update && sudo apt-get install -y libcriterion-dev"; \
+	    echo "missing:$$missing. Run: sudo apt-get update && sudo apt-get install -y$$missing"; \
 	    exit 1; \
 	  fi; \
 	fi
@@ -178,7 +183,7 @@ crash-torture: $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
 # $(BUILD)/fuzz/artifacts/. fuzz-corpus regenerates the seeds (tests/fuzz/make_corpus.c).
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := peer client config wal kv
+FUZZ_TARGETS := peer client config wal kv resp
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -MMD -MP \
@@ -223,6 +228,8 @@ fuzz-corpus: $(BUILD)/make_corpus
 
 $(BUILD)/make_corpus: $(BUILD)/tests/fuzz/make_corpus.o $(BUILD)/libluminous.a
 	$(CC) $(LDFLAGS) -o $@ $^
+
+include mk/install.mk
 
 clean:
 	rm -rf build

@@ -46,8 +46,8 @@ enum kv_code { KV_OK = 0, KV_NOT_FOUND = 1, KV_MISMATCH = 2, KV_BAD_REQUEST = 3,
  *   KV_SET     u8 flags | u16 klen | u32 vlen | u64 ttl_ms (0: none) | key | value
  *              flags: KV_SET_NX (only if absent), KV_SET_XX (only if present), KV_SET_KEEPTTL
  *              (keep the key's expiry; ttl_ms must be 0). KV_OK when set, KV_MISMATCH when NX/XX
- *              was not met (nothing changes). NX and XX together, or KEEPTTL with a ttl:
- *              KV_BAD_REQUEST.
+ *              was not met (nothing changes). NX and XX together, KEEPTTL with a ttl, or
+ *              an unknown flag bit: KV_BAD_REQUEST.
  *   KV_INCR    u16 klen | i64 delta | key        the value must be a decimal integer in
  *              [INT64_MIN, INT64_MAX] (a missing key counts as 0); KV_OK with the new value as
  *              8 bytes little-endian (stored as decimal text, the expiry kept); KV_NOT_INTEGER
@@ -67,7 +67,8 @@ enum kv_code { KV_OK = 0, KV_NOT_FOUND = 1, KV_MISMATCH = 2, KV_BAD_REQUEST = 3,
  *              expiry; -2: no such key
  *   KV_DBSIZE  u8 op                                       -> KV_OK with u64 keys (expired
  *              keys not yet removed are not counted)
- * A count of 0 or a body not exactly as long as its lengths say: KV_BAD_REQUEST. */
+ * A count of 0 or a body not exactly as long as its lengths say: KV_BAD_REQUEST. So is an
+ * MGET whose answer would be longer than KV_ANSWER_MAX bytes. */
 enum kv_set_flag { KV_SET_NX = 1, KV_SET_XX = 2, KV_SET_KEEPTTL = 4 };
 
 /* One key of a multi-key command or query. */
@@ -82,12 +83,18 @@ struct kv_pair {
 };
 
 #define KV_KEY_MAX       1024u
+/* Longest answer a query gives (an MGET's): 1 MiB less 4 KiB, so that a client response
+ * carrying it (its header and a leader address included) fits WIRE_FRAME_MAX, the largest
+ * frame the client library reads. A server whose max_client_output is below this may cut
+ * off a client for such an answer. */
+#define KV_ANSWER_MAX    ((1u << 20) - 4096u)
 #define KV_PUT_OVERHEAD  14u  /* u16 + u32 + u64 */
 /* Largest key+value a PUT can carry: the entry payload minus both headers. */
 #define KV_PUT_DATA_MAX  (LUM_COMMAND_BODY_MAX - KV_PUT_OVERHEAD)
 
-/* Encoders return the body length, or -LUM_ETOOBIG (key > KV_KEY_MAX, or the body would
- * not fit LUM_COMMAND_BODY_MAX / cap), or -LUM_EINVAL (empty key). */
+/* Encoders return the body length, or -LUM_ETOOBIG (key > KV_KEY_MAX, more than 65535 keys,
+ * or the body would not fit LUM_COMMAND_BODY_MAX / cap), or -LUM_EINVAL (an empty key, no
+ * keys, SET flags that apply() would refuse, an mquery op other than KV_MGET / KV_EXISTS). */
 int kv_encode_put(uint8_t *buf, size_t cap, const void *key, size_t klen,
                   const void *value, size_t vlen, uint64_t ttl_ms);
 int kv_encode_del(uint8_t *buf, size_t cap, const void *key, size_t klen);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "luminous/base.h"
+#include "luminous/fsm.h"
 #include "luminous/raft.h"
 #include "luminous/secret.h"
 #include "luminous/wire.h"
@@ -55,6 +56,11 @@ struct server_config {
     int      log_level;              /* enum lum_log_level                           */
     char     secret_file[PATH_MAX];  /* empty: no authentication                     */
     struct lum_secret secret;        /* its contents; len 0 when not configured      */
+    char     resp_listen_addr[WIRE_ADDR_MAX + 1]; /* the Redis protocol; "" when off */
+    struct sockaddr_in resp_listen;
+    /* Not from the file: an application's own machine, which replaces state_machine when
+     * set (NULL after server_config_load). Must outlive the server. */
+    const struct lum_fsm_ops *fsm_ops;
 };
 
 /* Reads and checks a config file. On error returns -LUM_EINVAL (or -LUM_EIO if the file

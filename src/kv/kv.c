@@ -1,6 +1,7 @@
 /* The key-value state machine behind kv_fsm_ops: PUT, DEL, CAS and EXPIRE applied from
- * committed entries (deterministically: "now" is the command's time_ms), GET answered from
- * local state, and the leader's housekeeping that proposes an EXPIRE for each expired key. */
+ * committed entries (deterministically: "now" is the command's time_ms), and the leader's
+ * housekeeping that proposes an EXPIRE for each expired key. The Redis-shaped commands are
+ * in kv_redis.c, the queries in kv_query.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,12 +39,13 @@ static void kv_destroy(void *fsm)
     if (!kv)
         return;
     kv_store_free(&kv->s);
+    free(kv->reply);
     free(kv);
 }
 
 /* Gives an item a new expiry (0: none), keeping the heap in step. The heap must have room
  * for one more item. */
-static void kv_set_expiry(struct kv_store *s, struct kv_item *it, uint64_t expire_at_ms)
+void kv_store_set_expiry(struct kv_store *s, struct kv_item *it, uint64_t expire_at_ms)
 {
     it->proposed_at_s = 0;
     it->expire_at_ms = expire_at_ms;
@@ -59,8 +61,8 @@ static void kv_set_expiry(struct kv_store *s, struct kv_item *it, uint64_t expir
 
 /* Sets the value of the item at *link, reallocating it if the length changes.
  * 0 or -LUM_ENOMEM (then nothing changed). */
-static int kv_set_value(struct kv_store *s, struct kv_item **link, const void *value,
-                        uint32_t vlen)
+int kv_store_set_value(struct kv_store *s, struct kv_item **link, const void *value,
+                       uint32_t vlen)
 {
     struct kv_item *it = *link;
     if (it->vlen != vlen) {
@@ -80,7 +82,7 @@ static int kv_set_value(struct kv_store *s, struct kv_item **link, const void *v
 }
 
 /* Removes and frees the item at *link. */
-static void kv_delete_at(struct kv_store *s, struct kv_item **link)
+void kv_store_delete_at(struct kv_store *s, struct kv_item **link)
 {
     struct kv_item *it = *link;
     if (it->heap_slot)
@@ -109,7 +111,7 @@ static int kv_apply_put(struct kv_store *s, const struct lum_command *c, struct 
     struct kv_item **link;
     struct kv_item *it = kv_table_find(&s->table, hash, r.key, r.klen, &link);
     if (it) {
-        if (kv_set_value(s, link, r.value, r.vlen) != 0)
+        if (kv_store_set_value(s, link, r.value, r.vlen) != 0)
             return -LUM_ENOMEM;
         it = *link;
     } else {
@@ -118,7 +120,7 @@ static int kv_apply_put(struct kv_store *s, const struct lum_command *c, struct 
             return -LUM_ENOMEM;
         kv_table_insert_at(&s->table, link, it);
     }
-    kv_set_expiry(s, it, expire_at_ms);
+    kv_store_set_expiry(s, it, expire_at_ms);
     out->code = KV_OK;
     return 0;
 }
@@ -136,7 +138,7 @@ static int kv_apply_del(struct kv_store *s, const struct lum_command *c, struct 
     }
     /* an expired key is already gone for clients; it goes for good now */
     out->code = kv_item_expired(it, c->time_ms) ? KV_NOT_FOUND : KV_OK;
-    kv_delete_at(s, link);
+    kv_store_delete_at(s, link);
     return 0;
 }
 
@@ -152,7 +154,7 @@ static int kv_apply_cas(struct kv_store *s, const struct lum_command *c, struct 
         out->code = KV_MISMATCH;
         return 0;
     }
-    if (kv_set_value(s, link, r.new_value, r.new_len) != 0)
+    if (kv_store_set_value(s, link, r.new_value, r.new_len) != 0)
         return -LUM_ENOMEM;
     out->code = KV_OK; /* the key keeps its expiry */
     return 0;
@@ -175,7 +177,7 @@ static int kv_apply_expire(struct kv_store *s, const struct lum_command *c,
         out->code = KV_MISMATCH;
         return 0;
     }
-    kv_delete_at(s, link);
+    kv_store_delete_at(s, link);
     out->code = KV_OK;
     return 0;
 }
@@ -193,6 +195,11 @@ static int kv_apply(void *fsm, const struct raft_entry *e, struct lum_result *ou
     case KV_DEL:    rc = kv_apply_del(&kv->s, &c, out); break;
     case KV_CAS:    rc = kv_apply_cas(&kv->s, &c, out); break;
     case KV_EXPIRE: rc = kv_apply_expire(&kv->s, &c, out); break;
+    case KV_SET:    rc = kv_apply_set(kv, &c, out); break;     /* kv_redis.c */
+    case KV_INCR:   rc = kv_apply_incr(kv, &c, out); break;
+    case KV_SETTTL: rc = kv_apply_setttl(kv, &c, out); break;
+    case KV_MSET:   rc = kv_apply_mset(kv, &c, out); break;
+    case KV_MDEL:   rc = kv_apply_mdel(kv, &c, out); break;
     default:        break;
     }
     /* resizes advance only here, so their pace follows the log */
@@ -205,22 +212,7 @@ static int kv_apply(void *fsm, const struct raft_entry *e, struct lum_result *ou
 static int kv_query(void *fsm, const void *req, uint32_t len, uint64_t now_ms,
                     struct lum_result *out)
 {
-    struct kv *kv = fsm;
-    struct kv_get_req r;
-    *out = (struct lum_result){.code = KV_BAD_REQUEST, .data = NULL, .len = 0};
-    if (!kv_decode_get(req, len, &r))
-        return 0;
-    struct kv_item **link;
-    struct kv_item *it =
-        kv_table_find(&kv->s.table, kv_hash(r.key, r.klen), r.key, r.klen, &link);
-    if (!it || kv_item_expired(it, now_ms)) {
-        out->code = KV_NOT_FOUND;
-        return 0;
-    }
-    out->code = KV_OK;
-    out->data = kv_item_value(it);
-    out->len = it->vlen;
-    return 0;
+    return kv_query_any(fsm, req, len, now_ms, out); /* kv_query.c */
 }
 
 /* ---- housekeeping ------------------------------------------------------------------------- */
@@ -274,7 +266,7 @@ static uint64_t kv_size(void *fsm)
 {
     const struct kv *kv = fsm;
     return sizeof *kv + kv->s.table.item_bytes + kv_table_array_bytes(&kv->s.table) +
-           (uint64_t)kv->s.heap.cap * sizeof *kv->s.heap.items;
+           (uint64_t)kv->s.heap.cap * sizeof *kv->s.heap.items + kv->reply_cap;
 }
 
 const struct lum_fsm_ops kv_fsm_ops = {

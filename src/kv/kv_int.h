@@ -23,6 +23,21 @@
 #define KV_CAS_OVERHEAD         10u   /* u16 klen | u32 old_len | u32 new_len               */
 #define KV_EXPIRE_OVERHEAD      10u   /* u16 klen | u64 expire_at_ms                        */
 #define KV_GET_OVERHEAD         3u    /* u8 op | u16 klen                                   */
+#define KV_SET_OVERHEAD         15u   /* u8 flags | u16 klen | u32 vlen | u64 ttl_ms         */
+#define KV_INCR_OVERHEAD        10u   /* u16 klen | i64 delta                               */
+#define KV_SETTTL_OVERHEAD      10u   /* u16 klen | i64 ttl_ms                              */
+#define KV_MULTI_OVERHEAD       2u    /* MSET, MDEL: u16 count                              */
+#define KV_MSET_PAIR_OVERHEAD   6u    /* u16 klen | u32 vlen, per pair                      */
+#define KV_MKEY_OVERHEAD        2u    /* MDEL, MGET, EXISTS: u16 klen, per key              */
+#define KV_MQUERY_OVERHEAD      3u    /* u8 op | u16 count                                  */
+#define KV_PTTL_OVERHEAD        3u    /* u8 op | u16 klen                                   */
+#define KV_DBSIZE_LEN           1u    /* u8 op                                              */
+#define KV_MULTI_MAX            65535u /* keys in one multi-key body: the count is a u16     */
+#define KV_SET_FLAGS_ALL        (KV_SET_NX | KV_SET_XX | KV_SET_KEEPTTL)
+/* Most pairs an MSET entry can carry (each at least a 1-byte key and an empty value). */
+#define KV_MSET_PAIRS_MAX       ((LUM_COMMAND_BODY_MAX - KV_MULTI_OVERHEAD) / \
+                                 (KV_MSET_PAIR_OVERHEAD + 1u))
+#define KV_INT_TEXT_MAX         20u   /* "-9223372036854775808": the longest int64 as text  */
 
 static_assert(KV_KEY_MAX <= UINT16_MAX, "klen travels as a u16");
 static_assert(KV_PUT_OVERHEAD + KV_KEY_MAX < LUM_COMMAND_BODY_MAX, "a PUT of the longest key fits");
@@ -149,7 +164,44 @@ void kv_store_free(struct kv_store *s);
 struct kv {
     struct kv_store s;
     uint32_t        hk_stack[KV_EXPIRE_VISIT_MAX * 2 + 2]; /* housekeeping's heap walk */
+    /* Answers that are not a stored value live here until the next call (fsm.h): INCR's
+     * and MDEL's, EXISTS', PTTL's and DBSIZE's in answer, MGET's in reply (grown on
+     * demand up to KV_ANSWER_MAX and kept, so that a run of MGETs does not reallocate). */
+    uint8_t         answer[8];
+    uint8_t        *reply;
+    size_t          reply_cap;
+    /* MSET's new items, all allocated before the first change */
+    struct kv_item *mset_items[KV_MSET_PAIRS_MAX];
 };
+
+/* Helpers of apply (kv.c), for every command. kv_store_set_expiry gives an item a new
+ * expiry (0: none) and keeps the heap in step: the heap must have room for one more.
+ * kv_store_set_value sets the value of the item at *link, reallocating it if the length
+ * changes: 0 or -LUM_ENOMEM (then nothing changed). kv_store_delete_at removes and frees
+ * the item at *link. */
+void kv_store_set_expiry(struct kv_store *s, struct kv_item *it, uint64_t expire_at_ms);
+int  kv_store_set_value(struct kv_store *s, struct kv_item **link, const void *value,
+                        uint32_t vlen);
+void kv_store_delete_at(struct kv_store *s, struct kv_item **link);
+
+/* The Redis-shaped commands (kv_redis.c): each decodes c's body (KV_BAD_REQUEST, set by
+ * the caller, when it does not decode) and sets out. 0, or -LUM_ENOMEM before any change. */
+int kv_apply_set(struct kv *kv, const struct lum_command *c, struct lum_result *out);
+int kv_apply_incr(struct kv *kv, const struct lum_command *c, struct lum_result *out);
+int kv_apply_setttl(struct kv *kv, const struct lum_command *c, struct lum_result *out);
+int kv_apply_mset(struct kv *kv, const struct lum_command *c, struct lum_result *out);
+int kv_apply_mdel(struct kv *kv, const struct lum_command *c, struct lum_result *out);
+
+/* Every query (kv_query.c), dispatched on its op. */
+int kv_query_any(struct kv *kv, const uint8_t *req, uint32_t len, uint64_t now_ms,
+                 struct lum_result *out);
+
+/* Redis's reading of a value as an integer (its string2ll): an optional '-', then "0" or
+ * a digit 1-9 and more digits, at most KV_INT_TEXT_MAX bytes in all, within int64; no
+ * '+', no spaces, no "-0". True and *v, or false. */
+bool kv_int_parse(const uint8_t *p, size_t len, int64_t *v);
+/* v in decimal into buf (KV_INT_TEXT_MAX bytes); returns the length. */
+uint32_t kv_int_format(uint8_t *buf, int64_t v);
 
 int kv_snapshot_save(void *fsm, struct lum_sink *to);
 int kv_snapshot_load(void *fsm, struct lum_source *from);
@@ -183,11 +235,43 @@ struct kv_get_req {
     uint16_t       klen;
 };
 
+/* SET: the flags are known bits, not NX and XX together, not KEEPTTL with a ttl. */
+struct kv_set_req {
+    const uint8_t *key, *value;
+    uint8_t        flags;
+    uint16_t       klen;
+    uint32_t       vlen;
+    uint64_t       ttl_ms;
+};
+/* INCR (v: the delta) and SETTTL (v: the ttl), which share a layout. */
+struct kv_key_i64_req {
+    const uint8_t *key;
+    uint16_t       klen;
+    int64_t        v;
+};
+/* MSET, MDEL, MGET, EXISTS: count >= 1 items from first, walked with kv_next_pair or
+ * kv_next_key (the decoder checked every one of them). */
+struct kv_multi_req {
+    const uint8_t *first;
+    uint16_t       count;
+};
+
 bool kv_decode_put(const uint8_t *b, uint32_t len, struct kv_put_req *out);
 bool kv_decode_del(const uint8_t *b, uint32_t len, struct kv_del_req *out);
 bool kv_decode_cas(const uint8_t *b, uint32_t len, struct kv_cas_req *out);
 bool kv_decode_expire(const uint8_t *b, uint32_t len, struct kv_expire_req *out);
 bool kv_decode_get(const uint8_t *b, uint32_t len, struct kv_get_req *out);
+bool kv_decode_set(const uint8_t *b, uint32_t len, struct kv_set_req *out);
+bool kv_decode_key_i64(const uint8_t *b, uint32_t len, struct kv_key_i64_req *out);
+bool kv_decode_mset(const uint8_t *b, uint32_t len, struct kv_multi_req *out);
+bool kv_decode_mdel(const uint8_t *b, uint32_t len, struct kv_multi_req *out);
+bool kv_decode_mquery(const uint8_t *b, uint32_t len, struct kv_multi_req *out); /* MGET, EXISTS */
+bool kv_decode_pttl(const uint8_t *b, uint32_t len, struct kv_get_req *out);
+bool kv_decode_dbsize(const uint8_t *b, uint32_t len);
+
+/* The item at p of a decoded multi body; returns where the next one starts. */
+const uint8_t *kv_next_pair(const uint8_t *p, struct kv_pair *out);
+const uint8_t *kv_next_key(const uint8_t *p, struct kv_key *out);
 
 /* The EXPIRE body for a key (1..KV_KEY_MAX bytes) into buf, which holds
  * KV_EXPIRE_OVERHEAD + KV_KEY_MAX bytes. Returns its length. */

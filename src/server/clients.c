@@ -27,6 +27,7 @@ void client_close(struct server *s, struct client *c)
     s->clients[c->slot] = NULL;
     s->clients_count--;
     conn_close(&c->conn);
+    resp_conn_free(c);
     free(c);
 }
 
@@ -60,8 +61,7 @@ void clients_leader_hint(struct server *s, struct wire_response *rs)
     }
 }
 
-/* Answers leave in one write per client per loop turn (clients_flush). */
-static void clients_mark_dirty(struct server *s, struct client *c)
+void clients_mark_dirty(struct server *s, struct client *c)
 {
     if (c->dirty)
         return;
@@ -78,6 +78,10 @@ void clients_respond(struct server *s, struct client *c, const struct wire_respo
 {
     if (!conn_is_open(&c->conn))
         return; /* cut off for not reading; freed at the next flush */
+    if (c->resp) { /* a Redis-protocol client: the answer becomes RESP (resp_conn.c) */
+        resp_respond(s, c, rs);
+        return;
+    }
     size_t cap = 64 + (size_t)rs->leader_addr_len + rs->data_len;
     uint8_t *buf = conn_reserve(&c->conn, cap);
     if (!buf) {
@@ -101,36 +105,64 @@ static void client_error(struct server *s, struct client *c, uint64_t request_id
     clients_respond(s, c, &rs);
 }
 
-static void client_command(struct server *s, struct client *c, const struct wire_request *rq)
+int clients_propose(struct server *s, struct client *c, uint64_t request_id, uint16_t type,
+                    uint64_t client_id, uint64_t seq, const uint8_t *body, uint32_t len)
 {
-    if (rq->entry_type < RAFT_ENTRY_APP_MIN) {
-        client_error(s, c, rq->request_id, -LUM_EINVAL);
-        return;
-    }
     uint32_t slot;
     struct pending *pd = pending_alloc(&s->pending, &slot);
-    if (!pd) {
-        client_error(s, c, rq->request_id, -LUM_EBUSY);
-        return;
-    }
+    if (!pd)
+        return -LUM_EBUSY;
     uint64_t index;
-    int rv = server_propose(s, rq->entry_type, rq->client_id, rq->seq, rq->body,
-                            rq->body_len, &index);
+    int rv = server_propose(s, type, client_id, seq, body, len, &index);
     if (rv != 0) {
         pending_release(&s->pending, slot);
-        client_error(s, c, rq->request_id, rv);
-        return;
+        return rv;
     }
     struct raft_status st;
     raft_status(s->raft, &st);
     pd->kind = PENDING_WRITE;
     pd->client_slot = c->slot;
     pd->client_gen = c->gen;
-    pd->request_id = rq->request_id;
+    pd->request_id = request_id;
     pd->index = index;
     pd->term = st.term;
     pending_heap_push(&s->pending, slot);
     c->pending++;
+    return 0;
+}
+
+int clients_read(struct server *s, struct client *c, uint64_t request_id, const uint8_t *query,
+                 uint32_t len)
+{
+    uint32_t slot;
+    struct pending *pd = pending_alloc(&s->pending, &slot);
+    if (!pd)
+        return -LUM_EBUSY;
+    int rv = server_refusal(s); /* a full disk: the barrier needs the core */
+    if (rv == 0)
+        rv = pending_set_query(pd, query, len);
+    if (rv == 0)
+        rv = raft_read_index(s->raft, pending_ctx(&s->pending, slot));
+    if (rv != 0) {
+        pending_release(&s->pending, slot);
+        return rv;
+    }
+    pd->kind = PENDING_READ_BARRIER;
+    pd->client_slot = c->slot;
+    pd->client_gen = c->gen;
+    pd->request_id = request_id;
+    c->pending++;
+    return 0;
+}
+
+static void client_command(struct server *s, struct client *c, const struct wire_request *rq)
+{
+    int rv = rq->entry_type < RAFT_ENTRY_APP_MIN
+                 ? -LUM_EINVAL
+                 : clients_propose(s, c, rq->request_id, rq->entry_type, rq->client_id,
+                                   rq->seq, rq->body, rq->body_len);
+    if (rv != 0)
+        client_error(s, c, rq->request_id, rv);
 }
 
 static void client_query(struct server *s, struct client *c, const struct wire_request *rq)
@@ -143,27 +175,9 @@ static void client_query(struct server *s, struct client *c, const struct wire_r
         clients_respond(s, c, &rs);
         return;
     }
-    uint32_t slot;
-    struct pending *pd = pending_alloc(&s->pending, &slot);
-    if (!pd) {
-        client_error(s, c, rq->request_id, -LUM_EBUSY);
-        return;
-    }
-    int rv = server_refusal(s); /* a full disk: the barrier needs the core */
-    if (rv == 0)
-        rv = pending_set_query(pd, rq->body, rq->body_len);
-    if (rv == 0)
-        rv = raft_read_index(s->raft, pending_ctx(&s->pending, slot));
-    if (rv != 0) {
-        pending_release(&s->pending, slot);
+    int rv = clients_read(s, c, rq->request_id, rq->body, rq->body_len);
+    if (rv != 0)
         client_error(s, c, rq->request_id, rv);
-        return;
-    }
-    pd->kind = PENDING_READ_BARRIER;
-    pd->client_slot = c->slot;
-    pd->client_gen = c->gen;
-    pd->request_id = rq->request_id;
-    c->pending++;
 }
 
 static void client_status(struct server *s, struct client *c, const struct wire_request *rq)
@@ -270,6 +284,34 @@ static int client_resume(struct client *c)
     return rv;
 }
 
+struct client *clients_add(struct server *s, int fd, loop_fn *fn, size_t in_max,
+                           const char *kind)
+{
+    uint32_t slot = 0;
+    while (s->clients[slot])
+        slot++;
+    struct client *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return NULL;
+    }
+    c->srv = s;
+    c->slot = slot;
+    c->gen = ++s->client_gen;
+    char addr[48];
+    net_peer_name(fd, addr, sizeof addr);
+    snprintf(c->name, sizeof c->name, "%s %s", kind, addr);
+    c->active_ms = clock_mono_ms();
+    c->authed = !auth_enabled(s);
+    if (conn_open(&c->conn, &s->loop, fd, fn, in_max, s->cfg.max_client_output) != 0) {
+        free(c);
+        return NULL;
+    }
+    s->clients[slot] = c;
+    s->clients_count++;
+    return c;
+}
+
 void clients_on_accept(struct loop_watch *w, uint32_t events)
 {
     struct server *s = SERVER_CONTAINER_OF(w, struct server, client_listen);
@@ -287,31 +329,9 @@ void clients_on_accept(struct loop_watch *w, uint32_t events)
             limits_refuse_client(s, fd);
             continue;
         }
-        uint32_t slot = 0;
-        while (s->clients[slot])
-            slot++;
-        struct client *c = calloc(1, sizeof *c);
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        c->srv = s;
-        c->slot = slot;
-        c->gen = ++s->client_gen;
-        char addr[48];
-        net_peer_name(fd, addr, sizeof addr);
-        snprintf(c->name, sizeof c->name, "client %s", addr);
-        c->active_ms = clock_mono_ms();
-        c->authed = !auth_enabled(s);
-        if (conn_open(&c->conn, &s->loop, fd, client_on_event, s->cfg.max_frame,
-                      s->cfg.max_client_output) != 0) {
-            free(c);
-            continue;
-        }
-        s->clients[slot] = c;
-        s->clients_count++;
+        struct client *c = clients_add(s, fd, client_on_event, s->cfg.max_frame, "client");
         /* A secret: the challenge goes first, before the client can ask anything. */
-        if (!c->authed && auth_challenge(&c->conn, c->nonce_a) != 0) {
+        if (c && !c->authed && auth_challenge(&c->conn, c->nonce_a) != 0) {
             lum_warn("%s: cannot send the authentication challenge, closing", c->name);
             client_close(s, c);
         }
@@ -326,7 +346,8 @@ void clients_flush(struct server *s)
             continue; /* closed since */
         c->dirty = false;
         if (conn_is_open(&c->conn) && c->paused &&
-            c->pending < s->cfg.max_pending_per_conn && client_resume(c) != 0) {
+            c->pending < s->cfg.max_pending_per_conn &&
+            (c->resp ? resp_resume(s, c) : client_resume(c)) != 0) {
             client_close(s, c);
             continue;
         }

@@ -113,7 +113,7 @@ enum config_key {
     KEY_MAX_INFLIGHT, KEY_MAX_BATCH, KEY_LOG_WINDOW, KEY_SEGMENT_ENTRIES, KEY_MAX_CLIENTS,
     KEY_MAX_PENDING, KEY_LOG_LEVEL, KEY_SNAPSHOT_ENTRIES, KEY_SNAPSHOT_MARGIN,
     KEY_CATCHUP_ENTRIES, KEY_MAX_PENDING_PER_CONN, KEY_MAX_FRAME, KEY_MAX_CLIENT_OUTPUT,
-    KEY_CLIENT_IDLE_TIMEOUT_MS, KEY_SECRET_FILE, KEY_COUNT_
+    KEY_CLIENT_IDLE_TIMEOUT_MS, KEY_SECRET_FILE, KEY_RESP_LISTEN, KEY_COUNT_
 };
 
 static const char *const config_keys[KEY_COUNT_] = {
@@ -122,6 +122,7 @@ static const char *const config_keys[KEY_COUNT_] = {
     "log_window", "segment_entries", "max_clients", "max_pending", "log_level",
     "snapshot_entries", "snapshot_margin", "catchup_entries", "max_pending_per_conn",
     "max_frame", "max_client_output", "client_idle_timeout_ms", "secret_file",
+    "resp_listen",
 };
 
 static int config_string(struct config_parse *p, const char *key, const char *v, char *out,
@@ -189,6 +190,7 @@ static int config_set(struct config_parse *p, struct server_config *c, enum conf
     case KEY_CLIENT_IDLE_TIMEOUT_MS:
         return config_u32(p, name, v, 0, 86400000, &c->client_idle_timeout_ms);
     case KEY_SECRET_FILE:     return config_secret(p, c, v);
+    case KEY_RESP_LISTEN:     return config_addr(p, name, v, c->resp_listen_addr, &c->resp_listen);
     case KEY_LOG_LEVEL: {
         enum lum_log_level level;
         if (lum_log_level_parse(v, &level) != 0)

@@ -313,6 +313,7 @@ again:
         snapshot_start(s);
 flush:
     peers_flush(s);
+    resp_flush(s);
     clients_flush(s);
     server_log_role(s);
 }
@@ -537,7 +538,7 @@ int server_create(const struct server_config *cfg, struct server **out, struct l
     s->cfg = *cfg;
     s->timer.fd = s->signals.fd = s->peer_listen.fd = s->client_listen.fd = -1;
     s->loop.epfd = -1;
-    s->fsm_ops = lum_fsm_find(cfg->state_machine);
+    s->fsm_ops = cfg->fsm_ops ? cfg->fsm_ops : lum_fsm_find(cfg->state_machine);
     LUM_ASSERT(s->fsm_ops != NULL);
     s->fsm = s->fsm_ops->create();
     s->decode_entries = calloc(WIRE_BATCH_MAX, sizeof *s->decode_entries);
@@ -555,6 +556,8 @@ int server_create(const struct server_config *cfg, struct server **out, struct l
         rv = peers_init(s, err);
     if (rv == 0)
         rv = clients_init(s, err);
+    if (rv == 0)
+        rv = resp_init(s, err);
     if (rv != 0)
         goto err_destroy;
     *out = s;
@@ -601,6 +604,7 @@ void server_destroy(struct server *s)
     peers_close(s);
     clients_close(s);
     backup_close(s);
+    resp_close(s);
     server_close_watch(s, &s->timer);
     server_close_watch(s, &s->signals);
     server_close_watch(s, &s->peer_listen);

@@ -148,6 +148,7 @@ struct client {
     uint8_t  nonce_a[WIRE_AUTH_NONCE];
     uint64_t active_ms; /* monotonic: the last frame from it, for the idle timeout */
     char     name[64];
+    struct resp_conn *resp; /* a Redis-protocol client (resp_conn.c); NULL: native */
 };
 
 int  clients_init(struct server *s, struct lum_err *err);
@@ -160,6 +161,33 @@ void clients_respond(struct server *s, struct client *c, const struct wire_respo
 /* Fills the redirect fields of rs with the leader we know, if any. */
 void clients_leader_hint(struct server *s, struct wire_response *rs);
 void client_close(struct server *s, struct client *c);
+/* A new client in a free slot (the caller checked max_clients), reading with fn; NULL if it
+ * could not be set up (fd is closed then). kind names it in log lines. */
+struct client *clients_add(struct server *s, int fd, loop_fn *fn, size_t in_max,
+                           const char *kind);
+/* Answers leave in one write per client per loop turn (clients_flush). */
+void clients_mark_dirty(struct server *s, struct client *c);
+/* The native paths, shared with the Redis protocol: a write proposed (answered with
+ * request_id once applied) and a linearizable read (a ReadIndex barrier). 0 or the status to
+ * answer at once (-LUM_EBUSY, -LUM_ENOTLEADER, -LUM_ENOSPC, ...). */
+int  clients_propose(struct server *s, struct client *c, uint64_t request_id, uint16_t type,
+                     uint64_t client_id, uint64_t seq, const uint8_t *body, uint32_t len);
+int  clients_read(struct server *s, struct client *c, uint64_t request_id, const uint8_t *query,
+                  uint32_t len);
+
+/* ---- the Redis protocol (resp_*.c; resp_int.h) ---------------------------------------------- */
+struct resp_conn;
+struct resp_server;
+/* Listens on resp_listen when it is configured. 0 or -LUM_EIO / -LUM_ENOMEM. */
+int  resp_init(struct server *s, struct lum_err *err);
+void resp_close(struct server *s);
+/* Once per loop turn, before clients_flush: the follower's link to the leader. */
+void resp_flush(struct server *s);
+/* The answer to a Redis client's request (request_id is its place in the pipeline). */
+void resp_respond(struct server *s, struct client *c, const struct wire_response *rs);
+/* A paused Redis client may go on: 0, or a negated code (close it). */
+int  resp_resume(struct server *s, struct client *c);
+void resp_conn_free(struct client *c);
 
 /* ---- client and peer-link limits (limits.c) --------------------------------------------------- */
 
@@ -306,6 +334,7 @@ struct server {
     void *fsm;
     struct session_table sessions;
     struct pending_pool pending;
+    struct resp_server *resp;          /* the Redis protocol; NULL when off   */
 
     struct loop_watch timer, signals, peer_listen, client_listen;
     struct server_member book[SERVER_BOOK_MAX]; /* addresses; see book.c */

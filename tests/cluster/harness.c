@@ -216,6 +216,22 @@ static bool cluster_extra_sets(const char *extra, const char *key)
     return false;
 }
 
+/* A resp_listen port per node, distinct from each other and from every peer and client
+ * port (picked apart from those, so a port released there could come back here). */
+static void cluster_resp_ports(struct cluster *c)
+{
+    uint16_t ports[CLUSTER_NODES_MAX];
+    for (bool clash = true; clash;) {
+        cluster_free_ports(ports, c->n);
+        clash = false;
+        for (uint32_t i = 0; i < c->n; i++)
+            for (uint32_t j = 0; j < c->n; j++)
+                clash |= ports[i] == c->nodes[j].peer_port || ports[i] == c->nodes[j].client_port;
+    }
+    for (uint32_t i = 0; i < c->n; i++)
+        c->nodes[i].resp_port = ports[i];
+}
+
 /* Node i's config: with member lines for the cluster's initial members, or with none (a
  * server that idles until a leader adds it). */
 static void cluster_write_config(struct cluster *c, uint32_t i, bool with_members)
@@ -227,9 +243,10 @@ static void cluster_write_config(struct cluster *c, uint32_t i, bool with_member
                        "id = %llu\n"
                        "data_dir = %s\n"
                        "peer_listen = %s\n"
-                       "client_listen = %s\n",
+                       "client_listen = %s\n"
+                       "resp_listen = 127.0.0.1:%u\n",
                        (unsigned long long)nd->id, (unsigned long long)nd->id, nd->data_dir,
-                       nd->peer_addr, nd->client_addr);
+                       nd->peer_addr, nd->client_addr, nd->resp_port);
     for (uint32_t m = 0; with_members && m < c->members; m++)
         off += snprintf(text + off, sizeof text - (size_t)off, "member = %llu %s %s\n",
                         (unsigned long long)c->nodes[m].id, c->nodes[m].peer_addr,
@@ -290,6 +307,7 @@ struct cluster *cluster_create_with_idle(uint32_t n, uint32_t members, const cha
         off += (size_t)snprintf(c->clients_list + off, sizeof c->clients_list - off, "%s%s",
                                 i ? "," : "", nd->client_addr);
     }
+    cluster_resp_ports(c);
     for (uint32_t i = 0; i < n; i++) {
         c->nodes[i].outside = i >= members;
         cluster_write_config(c, i, i < members);

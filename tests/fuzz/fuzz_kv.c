@@ -4,7 +4,7 @@
  * may crash a node (fsm.h: "a malformed body is answered with an error code").
  *
  * Input: a run of operations, each a byte op (mod 5) and its arguments:
- *   0 apply     u8 type (KV_PUT + n % 5: the four types and an unknown one) | u16 len |
+ *   0 apply     u8 type (KV_PUT + n % 10: the nine types and an unknown one) | u16 len |
  *               payload[len] (the command header, client_id seq time_ms, is fuzzed too)
  *   1 query     u32 now_s | u16 len | request[len]
  *   2 snapshot  save, load into a fresh machine, save again: the bytes must be equal
@@ -120,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!fuzz_take(&in, &t, 1) || !fuzz_take(&in, &len, 2))
                 goto out;
             memset(&fuzz_entry, 0, sizeof fuzz_entry);
-            fuzz_entry.type = (uint16_t)(KV_PUT + t % 5);
+            fuzz_entry.type = (uint16_t)(KV_PUT + t % 10);
             fuzz_entry.len = len % (RAFT_PAYLOAD_MAX + 1);
             if (!fuzz_take(&in, fuzz_entry.payload, fuzz_entry.len))
                 goto out;

@@ -307,6 +307,40 @@ static void corpus_kv(void)
     kv_seed_u32(10);
     corpus_put("kv", "put_cas_del_get_snapshot_expire", NULL, 0, kv_seed, kv_seed_len);
 
+    /* the Redis-shaped commands (types KV_PUT + 4 .. + 8) and queries */
+    kv_seed_len = 0;
+    kv_seed_apply(4, 1, body, kv_encode_set(body, sizeof body, KV_SET_NX, "s", 1, "7", 1, 3000));
+    kv_seed_apply(4, 1, body, kv_encode_set(body, sizeof body, KV_SET_XX | KV_SET_KEEPTTL, "s", 1,
+                                            "8", 1, 0));
+    kv_seed_apply(5, 1, body, kv_encode_incr(body, sizeof body, "s", 1, 5));
+    kv_seed_apply(5, 1, body, kv_encode_incr(body, sizeof body, "n", 1, INT64_MAX));
+    kv_seed_apply(6, 2, body, kv_encode_setttl(body, sizeof body, "n", 1, 2000));
+    kv_seed_apply(6, 2, body, kv_encode_setttl(body, sizeof body, "s", 1, INT64_MIN));
+    const struct kv_pair pairs[] = {{"a", "1", 1, 1}, {"b", "", 1, 0}, {"a", "2", 1, 1}};
+    kv_seed_apply(7, 2, body, kv_encode_mset(body, sizeof body, pairs, 3));
+    const struct kv_key keys[] = {{"a", 1}, {"n", 1}, {"zz", 2}, {"a", 1}};
+    kv_seed_apply(8, 2, body, kv_encode_mdel(body, sizeof body, keys, 2));
+    int queries[4];
+    queries[0] = kv_encode_mquery(body, sizeof body, KV_MGET, keys, 4);
+    queries[1] = kv_encode_mquery(body + 64, sizeof body - 64, KV_EXISTS, keys, 4);
+    queries[2] = kv_encode_pttl(body + 128, sizeof body - 128, "n", 1);
+    queries[3] = kv_encode_dbsize(body + 192, sizeof body - 192);
+    for (int i = 0; i < 4; i++) {
+        if (queries[i] < 0)
+            corpus_fail("kv encode query");
+        op = 1;
+        kv_seed_bytes(&op, 1);
+        kv_seed_u32(3);
+        kv_seed_u16((uint16_t)queries[i]);
+        kv_seed_bytes(body + 64 * i, (size_t)queries[i]);
+    }
+    op = 2;                      /* snapshot round trip */
+    kv_seed_bytes(&op, 1);
+    op = 4;                      /* housekeeping after n expired */
+    kv_seed_bytes(&op, 1);
+    kv_seed_u32(10);
+    corpus_put("kv", "set_incr_setttl_mset_mdel_queries", NULL, 0, kv_seed, kv_seed_len);
+
     /* op 3: load a snapshot that the machine itself wrote */
     void *kv = kv_fsm_ops.create();
     struct raft_entry e = {.type = KV_PUT};

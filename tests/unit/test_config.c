@@ -523,3 +523,18 @@ Test(config, secret_file_is_loaded_or_refused_at_its_line)
     snprintf(text, sizeof text, CONFIG_REQUIRED "secret_file = %s\n", secret_path);
     config_refused(text, 5, "secret_file: ");
 }
+
+/* The Redis protocol is off unless resp_listen is set; when set it is an address like the
+ * others, checked the same way. */
+Test(config, resp_listen_is_off_by_default_and_parsed_as_an_address)
+{
+    config_accepted(CONFIG_REQUIRED);
+    cr_assert_str_eq(cfg.resp_listen_addr, "", "off when absent");
+    config_accepted(CONFIG_REQUIRED "resp_listen = 127.0.0.1:7201\n");
+    cr_assert_str_eq(cfg.resp_listen_addr, "127.0.0.1:7201");
+    cr_assert_eq(ntohs(cfg.resp_listen.sin_port), 7201);
+    cr_assert_eq(ntohl(cfg.resp_listen.sin_addr.s_addr), INADDR_LOOPBACK);
+    config_refused(CONFIG_REQUIRED "resp_listen = 127.0.0.1:0\n", 5, "resp_listen: bad address");
+    cr_assert_eq(server_config_load("raft.conf.example", &cfg, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(cfg.resp_listen_addr, "127.0.0.1:7201", "raft.conf.example turns it on");
+}

@@ -120,7 +120,7 @@ Test(kv, an_unknown_entry_type_answers_bad_request)
     uint8_t body[64];
     int n = kv_encode_del(body, sizeof body, "k", 1);
     kv_test_put(kv, 1, "k", "v", 0);
-    cr_assert_eq(kv_test_apply(kv, KV_EXPIRE + 1, 1, body, (uint32_t)n), KV_BAD_REQUEST);
+    cr_assert_eq(kv_test_apply(kv, KV_MDEL + 1, 1, body, (uint32_t)n), KV_BAD_REQUEST);
     cr_assert_eq(kv_test_apply(kv, RAFT_ENTRY_NOOP, 1, body, (uint32_t)n), KV_BAD_REQUEST);
     kv_test_expect(kv, 1, "k", "v");
 }

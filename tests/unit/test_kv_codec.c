@@ -142,3 +142,160 @@ Test(kv_encode, get_writes_op_and_key_and_refuses_a_long_key)
     cr_assert_eq(kv_encode_get(buf, sizeof buf, "", 0), -LUM_EINVAL);
     cr_assert_eq(kv_encode_get(buf, 5, "key", 3), -LUM_ETOOBIG);
 }
+
+/* ---- encoders of the Redis-shaped commands and queries ------------------------------------- */
+
+Test(kv_encode, set_writes_the_documented_layout)
+{
+    int n = kv_encode_set(buf, sizeof buf, KV_SET_NX, "key", 3, "value", 5, 0x0102030405060708ull);
+    cr_assert_eq(n, 15 + 8);
+    cr_assert_eq(buf[0], KV_SET_NX);
+    cr_assert_eq(lum_get_u16(buf + 1), 3);
+    cr_assert_eq(lum_get_u32(buf + 3), 5);
+    cr_assert_eq(lum_get_u64(buf + 7), 0x0102030405060708ull);
+    cr_assert(memcmp(buf + 15, "keyvalue", 8) == 0);
+    cr_assert_eq(kv_encode_set(buf, sizeof buf, KV_SET_XX | KV_SET_KEEPTTL, "k", 1, "", 0, 0), 16);
+    cr_assert_eq(buf[0], KV_SET_XX | KV_SET_KEEPTTL);
+}
+
+Test(kv_encode, set_refuses_conflicting_or_unknown_flags)
+{
+    cr_assert_eq(kv_encode_set(buf, sizeof buf, KV_SET_NX | KV_SET_XX, "k", 1, "v", 1, 0),
+                 -LUM_EINVAL);
+    cr_assert_eq(kv_encode_set(buf, sizeof buf, KV_SET_KEEPTTL, "k", 1, "v", 1, 5), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_set(buf, sizeof buf, 8, "k", 1, "v", 1, 0), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_set(buf, sizeof buf, KV_SET_KEEPTTL, "k", 1, "v", 1, 0), 17);
+}
+
+Test(kv_encode, set_accepts_exactly_a_full_body_and_refuses_more_or_bad_keys)
+{
+    size_t vmax = LUM_COMMAND_BODY_MAX - 15 - KV_KEY_MAX;
+    cr_assert_eq(kv_encode_set(buf, sizeof buf, 0, big, KV_KEY_MAX, big, vmax, 0),
+                 (int)LUM_COMMAND_BODY_MAX);
+    cr_assert_eq(kv_encode_set(buf, sizeof buf, 0, big, KV_KEY_MAX, big, vmax + 1, 0),
+                 -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_set(buf, sizeof buf, 0, big, 1, big, SIZE_MAX, 0), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_set(buf, sizeof buf, 0, big, KV_KEY_MAX + 1, "v", 1, 0), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_set(buf, sizeof buf, 0, "", 0, "v", 1, 0), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_set(buf, 16, 0, "k", 1, "v", 1, 0), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_set(buf, 17, 0, "k", 1, "v", 1, 0), 17);
+}
+
+Test(kv_encode, incr_and_setttl_write_klen_signed_value_key)
+{
+    cr_assert_eq(kv_encode_incr(buf, sizeof buf, "ctr", 3, -5), 13);
+    cr_assert_eq(lum_get_u16(buf), 3);
+    cr_assert_eq((int64_t)lum_get_u64(buf + 2), -5);
+    cr_assert(memcmp(buf + 10, "ctr", 3) == 0);
+    cr_assert_eq(kv_encode_setttl(buf, sizeof buf, "k", 1, INT64_MIN), 11);
+    cr_assert_eq((int64_t)lum_get_u64(buf + 2), INT64_MIN);
+    cr_assert_eq(buf[10], 'k');
+    cr_assert_eq(kv_encode_incr(buf, sizeof buf, big, KV_KEY_MAX, 1), (int)(10 + KV_KEY_MAX));
+    cr_assert_eq(kv_encode_incr(buf, sizeof buf, big, KV_KEY_MAX + 1, 1), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_setttl(buf, sizeof buf, big, KV_KEY_MAX + 1, 1), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_incr(buf, sizeof buf, "", 0, 1), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_setttl(buf, sizeof buf, "", 0, 1), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_incr(buf, 10, "k", 1, 1), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_setttl(buf, 10, "k", 1, 1), -LUM_ETOOBIG);
+}
+
+Test(kv_encode, mset_writes_count_then_pairs)
+{
+    struct kv_pair p[2] = {{"a", "xyz", 1, 3}, {"bb", "", 2, 0}};
+    int n = kv_encode_mset(buf, sizeof buf, p, 2);
+    cr_assert_eq(n, 2 + (6 + 4) + (6 + 2));
+    cr_assert_eq(lum_get_u16(buf), 2);
+    cr_assert_eq(lum_get_u16(buf + 2), 1);
+    cr_assert_eq(lum_get_u32(buf + 4), 3);
+    cr_assert(memcmp(buf + 8, "axyz", 4) == 0);
+    cr_assert_eq(lum_get_u16(buf + 12), 2);
+    cr_assert_eq(lum_get_u32(buf + 14), 0);
+    cr_assert(memcmp(buf + 18, "bb", 2) == 0);
+}
+
+Test(kv_encode, mset_refuses_no_pairs_bad_keys_and_too_much)
+{
+    struct kv_pair p[2] = {{"a", "v", 1, 1}, {"", "v", 0, 1}};
+    cr_assert_eq(kv_encode_mset(buf, sizeof buf, p, 0), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_mset(buf, sizeof buf, p, 2), -LUM_EINVAL, "the second key is empty");
+    p[1] = (struct kv_pair){big, "v", KV_KEY_MAX + 1, 1};
+    cr_assert_eq(kv_encode_mset(buf, sizeof buf, p, 2), -LUM_ETOOBIG);
+    p[1] = (struct kv_pair){"b", big, 1, SIZE_MAX};
+    cr_assert_eq(kv_encode_mset(buf, sizeof buf, p, 2), -LUM_ETOOBIG);
+    /* exactly a full body, then one byte more */
+    size_t v2 = LUM_COMMAND_BODY_MAX - 2 - (6 + 1 + 1) - (6 + 1);
+    p[1] = (struct kv_pair){"b", big, 1, v2};
+    cr_assert_eq(kv_encode_mset(buf, sizeof buf, p, 2), (int)LUM_COMMAND_BODY_MAX);
+    p[1].vlen++;
+    cr_assert_eq(kv_encode_mset(buf, sizeof buf, p, 2), -LUM_ETOOBIG);
+    p[1].vlen = 1;
+    cr_assert_eq(kv_encode_mset(buf, 2 + 8 + 7, p, 2), -LUM_ETOOBIG, "cap");
+    cr_assert_eq(kv_encode_mset(buf, 2 + 8 + 8, p, 2), 18);
+    cr_assert_eq(kv_encode_mset(buf, sizeof buf, p, 65536), -LUM_ETOOBIG, "count > u16");
+}
+
+Test(kv_encode, mdel_and_mquery_write_count_then_keys)
+{
+    struct kv_key k[3] = {{"a", 1}, {"bcd", 3}, {"a", 1}};
+    int n = kv_encode_mdel(buf, sizeof buf, k, 3);
+    cr_assert_eq(n, 2 + 3 + 5 + 3);
+    cr_assert_eq(lum_get_u16(buf), 3);
+    cr_assert_eq(lum_get_u16(buf + 2), 1);
+    cr_assert_eq(buf[4], 'a');
+    cr_assert_eq(lum_get_u16(buf + 5), 3);
+    cr_assert(memcmp(buf + 7, "bcd", 3) == 0);
+    n = kv_encode_mquery(buf, sizeof buf, KV_MGET, k, 3);
+    cr_assert_eq(n, 3 + 3 + 5 + 3);
+    cr_assert_eq(buf[0], KV_MGET);
+    cr_assert_eq(lum_get_u16(buf + 1), 3);
+    cr_assert_eq(lum_get_u16(buf + 3), 1);
+    cr_assert_eq(buf[5], 'a');
+    cr_assert_eq(kv_encode_mquery(buf, sizeof buf, KV_EXISTS, k, 1), 6);
+    cr_assert_eq(buf[0], KV_EXISTS);
+}
+
+Test(kv_encode, mdel_and_mquery_refuse_no_keys_bad_keys_bad_ops_and_too_much)
+{
+    static struct kv_key many[65536];
+    struct kv_key k[2] = {{"a", 1}, {"", 0}};
+    cr_assert_eq(kv_encode_mdel(buf, sizeof buf, k, 0), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_mquery(buf, sizeof buf, KV_MGET, k, 0), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_mdel(buf, sizeof buf, k, 2), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_mquery(buf, sizeof buf, KV_EXISTS, k, 2), -LUM_EINVAL);
+    k[1] = (struct kv_key){big, KV_KEY_MAX + 1};
+    cr_assert_eq(kv_encode_mdel(buf, sizeof buf, k, 2), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_mquery(buf, sizeof buf, KV_MGET, k, 2), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_mquery(buf, sizeof buf, KV_GET, k, 1), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_mquery(buf, sizeof buf, KV_PTTL, k, 1), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_mdel(buf, 2 + 2, k, 1), -LUM_ETOOBIG, "cap");
+    cr_assert_eq(kv_encode_mdel(buf, 2 + 3, k, 1), 5);
+    cr_assert_eq(kv_encode_mquery(buf, 3 + 2, KV_MGET, k, 1), -LUM_ETOOBIG, "cap");
+    for (size_t i = 0; i < 65536; i++)
+        many[i] = (struct kv_key){"k", 1};
+    /* an entry holds far fewer than 65535 keys, so the count's limit never binds first */
+    size_t fit = (LUM_COMMAND_BODY_MAX - 2) / 3;
+    cr_assert_eq(kv_encode_mdel(buf, sizeof buf, many, fit), (int)(2 + 3 * fit));
+    cr_assert_eq(kv_encode_mdel(buf, sizeof buf, many, fit + 1), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_mdel(buf, sizeof buf, many, 65536), -LUM_ETOOBIG, "count > u16");
+    cr_assert_eq(kv_encode_mquery(buf, sizeof buf, KV_MGET, many, 65536), -LUM_ETOOBIG);
+    /* keys that add up past a body */
+    size_t nbig = LUM_COMMAND_BODY_MAX / (2 + KV_KEY_MAX) + 1;
+    for (size_t i = 0; i < nbig; i++)
+        many[i] = (struct kv_key){big, KV_KEY_MAX};
+    cr_assert_eq(kv_encode_mdel(buf, sizeof buf, many, nbig), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_mquery(buf, sizeof buf, KV_EXISTS, many, nbig), -LUM_ETOOBIG);
+}
+
+Test(kv_encode, pttl_and_dbsize_write_the_op)
+{
+    cr_assert_eq(kv_encode_pttl(buf, sizeof buf, "key", 3), 6);
+    cr_assert_eq(buf[0], KV_PTTL);
+    cr_assert_eq(lum_get_u16(buf + 1), 3);
+    cr_assert(memcmp(buf + 3, "key", 3) == 0);
+    cr_assert_eq(kv_encode_pttl(buf, sizeof buf, big, KV_KEY_MAX + 1), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_pttl(buf, sizeof buf, "", 0), -LUM_EINVAL);
+    cr_assert_eq(kv_encode_pttl(buf, 5, "key", 3), -LUM_ETOOBIG);
+    cr_assert_eq(kv_encode_dbsize(buf, sizeof buf), 1);
+    cr_assert_eq(buf[0], KV_DBSIZE);
+    cr_assert_eq(kv_encode_dbsize(buf, 0), -LUM_ETOOBIG);
+}
