@@ -5,6 +5,8 @@
 
 #include "server_int.h"
 
+static uint64_t admin_read_seq; /* read barrier contexts of admin requests */
+
 static struct admin *admin_new(struct server *s, struct client *c, const struct wire_request *rq,
                                uint8_t kind, uint64_t arg)
 {
@@ -87,8 +89,10 @@ static void admin_backup_answer(struct server *s, struct admin *a,
     admin_answer(s, a, rv, rv == 0 ? rs.data : NULL, rv == 0 ? rs.data_len : 0);
 }
 
-/* A backup start waits for a snapshot that includes index (the applied index when it was
- * asked: every write acknowledged by then): started here if none is being written. */
+/* A backup start waits for a snapshot that includes a->arg, the index of its read barrier:
+ * every write acknowledged anywhere before the backup was asked (thesis §6.4; a leader that
+ * was deposed without knowing it fails the barrier instead of saving a stale state). The
+ * snapshot is started here if none is being written. */
 static void admin_backup_snapshot(struct server *s, struct admin *a)
 {
     struct raft_status st;
@@ -98,6 +102,20 @@ static void admin_backup_snapshot(struct server *s, struct admin *a)
     int rv = snapshot_start(s);
     if (rv != 0 && rv != -LUM_EBUSY)
         admin_answer(s, a, rv, NULL, 0);
+}
+
+void admin_read_done(struct server *s, const struct raft_read *r)
+{
+    for (uint32_t i = 0; i < SERVER_ADMIN_MAX; i++) {
+        struct admin *a = &s->admins[i];
+        if (a->kind != ADMIN_BACKUP || a->arg != 0 || a->read_ctx != r->ctx)
+            continue;
+        if (r->status != 0)
+            admin_answer(s, a, r->status, NULL, 0); /* not the leader after all */
+        else
+            a->arg = r->index > 0 ? r->index : 1; /* admin_progress takes it from here */
+        return;
+    }
 }
 
 int admin_request(struct server *s, struct client *c, const struct wire_request *rq)
@@ -112,7 +130,7 @@ int admin_request(struct server *s, struct client *c, const struct wire_request 
     struct raft_status st;
     raft_status(s->raft, &st);
     int rv = 0;
-    uint64_t arg = 0;
+    uint64_t arg = 0, read_ctx = 0;
     uint8_t kind = 0;
     switch (rq->op) {
     case WIRE_OP_MEMBERS:
@@ -140,13 +158,15 @@ int admin_request(struct server *s, struct client *c, const struct wire_request 
             rv = -LUM_EINVAL;
         } else if (st.role != RAFT_LEADER) {
             rv = -LUM_ENOTLEADER;
-        } else if (ask.index != 0 || (s->snap_index > 0 && s->snap_index >= st.applied_index)) {
+        } else if (ask.index != 0) { /* the next piece of a pinned snapshot */
             struct admin now = {.client_slot = c->slot, .client_gen = c->gen,
                                 .request_id = rq->request_id};
             admin_backup_answer(s, &now, &ask);
             return 0;
+        } else { /* a start: first make sure we lead, and learn the index to include */
+            read_ctx = ADMIN_READ_CTX | ++admin_read_seq;
+            rv = raft_read_index(s->raft, read_ctx);
         }
-        arg = st.applied_index > 0 ? st.applied_index : 1;
         break;
     }
     default:
@@ -154,15 +174,15 @@ int admin_request(struct server *s, struct client *c, const struct wire_request 
     }
     struct admin *a = rv == 0 ? admin_new(s, c, rq, kind, arg) : NULL;
     if (rv == 0 && !a)
-        rv = -LUM_EBUSY;
+        rv = -LUM_EBUSY; /* a barrier asked for meanwhile finds no admin: ignored */
+    if (a)
+        a->read_ctx = read_ctx;
     if (rv != 0) {
         struct admin tmp = {.client_slot = c->slot, .client_gen = c->gen,
                             .request_id = rq->request_id};
         admin_answer(s, &tmp, rv, NULL, 0);
         return 0;
     }
-    if (kind == ADMIN_BACKUP)
-        admin_backup_snapshot(s, a);
     if (kind == ADMIN_SNAPSHOT) {
         rv = snapshot_start(s);
         if (rv != 0 && rv != -LUM_EBUSY) /* busy: it is answered when the running one ends */
@@ -185,6 +205,8 @@ void admin_progress(struct server *s)
         } else if (a->kind == ADMIN_BACKUP) {
             if (st.role != RAFT_LEADER) {
                 admin_answer(s, a, -LUM_ENOTLEADER, NULL, 0);
+            } else if (a->arg == 0) {
+                /* the barrier has not answered yet */
             } else if (s->snap_index >= a->arg) {
                 struct wire_backup_ask start = {0};
                 admin_backup_answer(s, a, &start);
@@ -208,7 +230,7 @@ void admin_snapshot_done(struct server *s, uint64_t index)
     for (uint32_t i = 0; i < SERVER_ADMIN_MAX; i++) {
         if (s->admins[i].kind == ADMIN_SNAPSHOT)
             admin_answer(s, &s->admins[i], index ? 0 : -LUM_EIO, data, index ? 8 : 0);
-        else if (s->admins[i].kind == ADMIN_BACKUP && index == 0)
+        else if (s->admins[i].kind == ADMIN_BACKUP && s->admins[i].arg != 0 && index == 0)
             admin_answer(s, &s->admins[i], -LUM_EIO, NULL, 0); /* the snapshot failed */
     }
 }

@@ -195,6 +195,10 @@ static void server_on_reads(struct server *s, const struct raft_ready *rd, uint6
 {
     for (uint32_t i = 0; i < rd->n_reads; i++) {
         const struct raft_read *r = &rd->reads[i];
+        if (r->ctx & ADMIN_READ_CTX) {
+            admin_read_done(s, r);
+            continue;
+        }
         struct pending *pd = pending_get(&s->pending, r->ctx);
         if (!pd || pd->kind != PENDING_READ_BARRIER)
             continue;

@@ -280,14 +280,22 @@ struct admin {
     uint32_t client_slot, client_gen;
     uint64_t request_id;
     uint64_t arg;             /* MEMBERS: index of its entry; TRANSFER: the target;
-                                 BACKUP: the applied index its snapshot must include     */
+                                 BACKUP: the index its snapshot must include (the read
+                                 barrier's; 0 until the barrier answers)                 */
+    uint64_t read_ctx;        /* BACKUP: its read barrier (ADMIN_READ_CTX set)           */
 };
+
+/* A read barrier's ctx with this bit is an admin request's, not a pending read's. */
+#define ADMIN_READ_CTX (1ull << 63)
 
 int  admin_request(struct server *s, struct client *c, const struct wire_request *rq);
 /* Answers the admin requests that are done (called after every ready drain). */
 void admin_progress(struct server *s);
 /* A snapshot finished (index, or 0 if it failed). */
 void admin_snapshot_done(struct server *s, uint64_t index);
+/* A read barrier of an admin request (ctx with ADMIN_READ_CTX) is through, or failed. Called
+ * between raft_ready and raft_advance: it only records and answers. */
+void admin_read_done(struct server *s, const struct raft_read *r);
 
 /* ---- snapshots (snapshot.c) --------------------------------------------------------------------- */
 
