@@ -160,7 +160,9 @@ ctl() { "$BIN/raftctl" --cluster "$CLUSTER" --timeout "${CTL_MS:-3000}" "$@"; }
 
 # The leader with the highest term among the answers, or nothing.
 leader() {
-    CTL_MS=500 ctl status 2>/dev/null | awk '$3 == "leader" && $4 > t { t = $4; id = $1 } END { print id }'
+    # the table's rows are "| ID | ADDRESS | ROLE | TERM | ...": fields 2, 4 and 5 split on |
+    CTL_MS=500 ctl status 2>/dev/null | awk -F'|' '{ for (k = 2; k <= 5; k++) gsub(/ /, "", $k) }
+        $4 == "leader" && $5 + 0 > t { t = $5 + 0; id = $2 } END { print id }'
 }
 
 wait_leader() {
