@@ -55,6 +55,8 @@ struct server_config {
     int      log_level;              /* enum lum_log_level                           */
     char     secret_file[PATH_MAX];  /* empty: no authentication                     */
     struct lum_secret secret;        /* its contents; len 0 when not configured      */
+    char     http_listen_addr[WIRE_ADDR_MAX + 1]; /* "": no HTTP endpoint (/metrics ...) */
+    struct sockaddr_in http_listen;
 };
 
 /* Reads and checks a config file. On error returns -LUM_EINVAL (or -LUM_EIO if the file

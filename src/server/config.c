@@ -113,7 +113,7 @@ enum config_key {
     KEY_MAX_INFLIGHT, KEY_MAX_BATCH, KEY_LOG_WINDOW, KEY_SEGMENT_ENTRIES, KEY_MAX_CLIENTS,
     KEY_MAX_PENDING, KEY_LOG_LEVEL, KEY_SNAPSHOT_ENTRIES, KEY_SNAPSHOT_MARGIN,
     KEY_CATCHUP_ENTRIES, KEY_MAX_PENDING_PER_CONN, KEY_MAX_FRAME, KEY_MAX_CLIENT_OUTPUT,
-    KEY_CLIENT_IDLE_TIMEOUT_MS, KEY_SECRET_FILE, KEY_COUNT_
+    KEY_CLIENT_IDLE_TIMEOUT_MS, KEY_SECRET_FILE, KEY_HTTP_LISTEN, KEY_COUNT_
 };
 
 static const char *const config_keys[KEY_COUNT_] = {
@@ -122,6 +122,7 @@ static const char *const config_keys[KEY_COUNT_] = {
     "log_window", "segment_entries", "max_clients", "max_pending", "log_level",
     "snapshot_entries", "snapshot_margin", "catchup_entries", "max_pending_per_conn",
     "max_frame", "max_client_output", "client_idle_timeout_ms", "secret_file",
+    "http_listen",
 };
 
 static int config_string(struct config_parse *p, const char *key, const char *v, char *out,
@@ -189,6 +190,7 @@ static int config_set(struct config_parse *p, struct server_config *c, enum conf
     case KEY_CLIENT_IDLE_TIMEOUT_MS:
         return config_u32(p, name, v, 0, 86400000, &c->client_idle_timeout_ms);
     case KEY_SECRET_FILE:     return config_secret(p, c, v);
+    case KEY_HTTP_LISTEN:   return config_addr(p, name, v, c->http_listen_addr, &c->http_listen);
     case KEY_LOG_LEVEL: {
         enum lum_log_level level;
         if (lum_log_level_parse(v, &level) != 0)
@@ -250,6 +252,10 @@ static int config_check(struct config_parse *p, struct server_config *c)
     if (c->log_window < c->max_batch * 2)
         return config_fail(p, "log_window (%u) must be at least twice max_batch (%u)",
                            c->log_window, c->max_batch);
+    if (c->http_listen_addr[0] && (config_same_addr(&c->http_listen, &c->peer_listen) ||
+                                   config_same_addr(&c->http_listen, &c->client_listen)))
+        return config_fail(p, "http_listen %s is also peer_listen or client_listen",
+                           c->http_listen_addr);
     snprintf(c->peer_advertise_addr, sizeof c->peer_advertise_addr, "%s", c->peer_listen_addr);
     if (c->n_members > 0) {
         bool self = false;
