@@ -195,50 +195,49 @@ static int cmd_get(struct ctl *ctl, char **args)
     return EXIT_OK;
 }
 
-static const char *ctl_role(const struct wire_status *st)
-{
-    if (!st->voter && st->role == RAFT_FOLLOWER)
-        return "learner";
-    if (st->role == RAFT_PRECANDIDATE)
-        return "candidate"; /* the contract's roles: a pre-vote campaign is a candidacy */
-    return raft_role_name(st->role);
-}
-
+/* One node's element of `status --json`: its status, or the error it answered with. */
 static void status_json(const struct wire_status *st, const char *addr, const char *error,
-                        bool first)
+                        uint64_t lag, bool first)
 {
-    printf("%s{\"id\":%llu,\"addr\":", first ? "" : ",", (unsigned long long)(st ? st->id : 0));
-    json_string(addr, strlen(addr));
+    if (!first)
+        putchar(',');
     if (error) {
+        printf("{\"id\":0,\"addr\":");
+        json_string(addr, strlen(addr));
         printf(",\"error\":");
         json_string(error, strlen(error));
         printf("}");
         return;
     }
-    printf(",\"role\":\"%s\",\"term\":%llu,\"leader\":%llu,\"commit_index\":%llu,"
-           "\"applied_index\":%llu,\"first_index\":%llu,\"last_index\":%llu,"
-           "\"snapshot_index\":%llu,\"members\":[",
-           ctl_role(st), (unsigned long long)st->term, (unsigned long long)st->leader_id,
-           (unsigned long long)st->commit_index, (unsigned long long)st->applied_index,
-           (unsigned long long)st->first_index, (unsigned long long)st->last_index,
-           (unsigned long long)st->snapshot_index);
-    for (uint32_t i = 0; i < st->n_members; i++) {
-        const struct wire_member *m = &st->members[i];
-        printf("%s{\"id\":%llu,\"role\":\"%s\",\"peer\":", i ? "," : "",
-               (unsigned long long)m->id, m->role == RAFT_LEARNER ? "learner" : "voter");
-        json_string(m->peer_addr, strlen(m->peer_addr));
-        printf(",\"client\":");
-        json_string(m->client_addr, strlen(m->client_addr));
-        printf(",\"match_index\":%llu}", (unsigned long long)m->match_index);
+    size_t n = wire_status_json(NULL, 0, st, addr, lag);
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        printf("{\"id\":%llu,\"error\":\"out of memory\"}", (unsigned long long)st->id);
+        return;
     }
-    printf("]}");
+    wire_status_json(buf, n + 1, st, addr, lag);
+    fputs(buf, stdout);
+    free(buf);
 }
 
 static int cmd_status(struct ctl *ctl, char **args)
 {
     (void)args;
     uint32_t n = lum_client_nodes(ctl->client), answered = 0;
-    static struct wire_status st;
+    static struct wire_status st[LUM_CLIENT_NODES_MAX];
+    static struct lum_err err[LUM_CLIENT_NODES_MAX];
+    int rv[LUM_CLIENT_NODES_MAX];
+    uint64_t top_commit = 0; /* lag is counted from the highest commit index anyone has */
+    for (uint32_t i = 0; i < n; i++) {
+        rv[i] = lum_client_status(ctl->client, i, &st[i], &err[i]);
+        if (rv[i] == -LUM_EAUTH) /* every node would say the same */
+            return ctl_failed("status", rv[i], &err[i]);
+        if (rv[i] == 0) {
+            answered++;
+            if (st[i].commit_index > top_commit)
+                top_commit = st[i].commit_index;
+        }
+    }
     if (ctl->json)
         printf("[");
     else
@@ -246,36 +245,27 @@ static int cmd_status(struct ctl *ctl, char **args)
                "TERM", "LEADER", "COMMIT", "APPLIED", "FIRST", "LAST", "SNAPSHOT", "MEMBERS");
     for (uint32_t i = 0; i < n; i++) {
         const char *addr = lum_client_node_addr(ctl->client, i);
-        struct lum_err err = {{0}};
-        int rv = lum_client_status(ctl->client, i, &st, &err);
-        if (rv == -LUM_EAUTH) { /* every node would say the same */
-            if (ctl->json)
-                printf("]\n");
-            return ctl_failed("status", rv, &err);
-        }
-        if (rv != 0) {
-            if (ctl->json)
-                status_json(NULL, addr, err.msg, i == 0);
-            else
-                printf("%-4s %-21s %s\n", "-", addr, err.msg);
+        uint64_t lag = rv[i] == 0 && top_commit > st[i].applied_index
+                       ? top_commit - st[i].applied_index : 0;
+        if (ctl->json) {
+            status_json(&st[i], addr, rv[i] == 0 ? NULL : err[i].msg, lag, i == 0);
             continue;
         }
-        answered++;
-        if (ctl->json) {
-            status_json(&st, addr, NULL, i == 0);
+        if (rv[i] != 0) {
+            printf("%-4s %-21s %s\n", "-", addr, err[i].msg);
             continue;
         }
         char members[256] = "";
         size_t off = 0;
-        for (uint32_t m = 0; m < st.n_members && off < sizeof members - 24; m++)
+        for (uint32_t m = 0; m < st[i].n_members && off < sizeof members - 24; m++)
             off += (size_t)snprintf(members + off, sizeof members - off, "%s%llu", m ? "," : "",
-                                    (unsigned long long)st.members[m].id);
+                                    (unsigned long long)st[i].members[m].id);
         printf("%-4llu %-21s %-12s %6llu %6llu %10llu %10llu %10llu %10llu %10llu %s\n",
-               (unsigned long long)st.id, addr, ctl_role(&st), (unsigned long long)st.term,
-               (unsigned long long)st.leader_id, (unsigned long long)st.commit_index,
-               (unsigned long long)st.applied_index, (unsigned long long)st.first_index,
-               (unsigned long long)st.last_index, (unsigned long long)st.snapshot_index,
-               members);
+               (unsigned long long)st[i].id, addr, wire_status_role(&st[i]),
+               (unsigned long long)st[i].term, (unsigned long long)st[i].leader_id,
+               (unsigned long long)st[i].commit_index, (unsigned long long)st[i].applied_index,
+               (unsigned long long)st[i].first_index, (unsigned long long)st[i].last_index,
+               (unsigned long long)st[i].snapshot_index, members);
     }
     if (ctl->json)
         printf("]\n");

@@ -292,6 +292,11 @@ struct wal *storage_wal(struct storage *st);
 /* data_dir, open (for the snap_* functions). Owned by st. */
 int  storage_dirfd(const struct storage *st);
 
+/* Bytes of the files in data_dir, log/ and snap/ (segments, snapshots, meta): the node's
+ * footprint on disk, as `raftctl status` shows it. A file that vanishes while it is counted
+ * (compaction) is skipped. */
+uint64_t storage_disk_bytes(const struct storage *st);
+
 /* The snapshot storage_open chose to start from (index 0: none). */
 const struct snap_meta *storage_snapshot(const struct storage *st);
 

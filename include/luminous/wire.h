@@ -192,12 +192,29 @@ struct wire_status {
     bool     voter;
     uint64_t term, leader_id;
     uint64_t commit_index, applied_index, first_index, last_index, snapshot_index;
+    uint64_t db_size;                     /* bytes of data_dir's files (storage_disk_bytes) */
     uint32_t n_members;
     struct wire_member members[RAFT_MEMBERS_MAX];
 };
 
 int wire_encode_status(uint8_t *buf, size_t cap, const struct wire_status *st);
 int wire_decode_status(const struct wire_frame *f, struct wire_status *out);
+
+/* The role as `raftctl status` names it: leader, follower, candidate (pre-vote included) or
+ * learner. */
+const char *wire_status_role(const struct wire_status *st);
+/* One node's status as a JSON object, the element of `raftctl status --json` and the body
+ * of the HTTP /status: {"id","addr","role","term","leader","commit_index","applied_index",
+ * "first_index","last_index","snapshot_index","db_size","lag","members":[{"id","role",
+ * "peer","client","match_index"}]}. lag is how many entries the node's applied index is
+ * behind the highest commit index the caller knows (raftctl: of all nodes that answered; a
+ * node itself: its own). addr may be NULL (then the node's own client address from members,
+ * or ""). Returns the length it needed, like snprintf (the text is cut if >= cap). */
+size_t wire_status_json(char *buf, size_t cap, const struct wire_status *st, const char *addr,
+                        uint64_t lag);
+/* text as a JSON string (quotes included), bytes outside printable ASCII as \u00XX. Returns
+ * the length it needed, like snprintf. */
+size_t wire_json_string(char *buf, size_t cap, const void *text, size_t len);
 
 /* A whole configuration with addresses, the body of WIRE_OP_MEMBERS:
  *   u32 count | count x (u64 id | u8 role | u16 len | peer_addr | u16 len | client_addr)

@@ -62,6 +62,7 @@ void server_fill_status(struct server *s, struct wire_status *st)
     st->first_index = wal_first_index(storage_wal(s->storage)); /* the margin included */
     st->last_index = rs.last_index;
     st->snapshot_index = rs.snapshot_index;
+    st->db_size = storage_disk_bytes(s->storage);
     struct raft_members now;
     raft_members(s->raft, &now, NULL);
     st->n_members = now.count;

@@ -1,5 +1,6 @@
 /* The server's storage handle: data_dir with its lock, meta and log, the boot state, and
  * one sync per ready batch. Directory layout and contracts in include/luminous/storage.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -316,6 +317,34 @@ struct wal *storage_wal(struct storage *st)
 int storage_dirfd(const struct storage *st)
 {
     return st->dirfd;
+}
+
+/* The sizes of the regular files directly under dir (relative to parent_fd). */
+static uint64_t storage_dir_bytes(int parent_fd, const char *dir)
+{
+    int fd = openat(parent_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return 0;
+    }
+    uint64_t bytes = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        struct stat sb;
+        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+            bytes += (uint64_t)sb.st_size;
+    }
+    closedir(d);
+    return bytes;
+}
+
+uint64_t storage_disk_bytes(const struct storage *st)
+{
+    return storage_dir_bytes(st->dirfd, ".") + storage_dir_bytes(st->dirfd, "log") +
+           storage_dir_bytes(st->dirfd, "snap");
 }
 
 const struct snap_meta *storage_snapshot(const struct storage *st)

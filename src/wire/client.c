@@ -12,10 +12,10 @@
  *   u64 request_id | i32 status | i32 code | u64 leader_id |
  *   u16 leader_addr_len | leader_addr[leader_addr_len] | u32 data_len | data[data_len]
  *
- * STATUS_RESPONSE (frame type 66), 78 bytes + the members:
+ * STATUS_RESPONSE (frame type 66), 86 bytes + the members:
  *   u64 request_id | u64 id | u8 role | u8 voter | u64 term | u64 leader_id |
  *   u64 commit_index | u64 applied_index | u64 first_index | u64 last_index |
- *   u64 snapshot_index | u32 n_members | member[n_members]
+ *   u64 snapshot_index | u64 db_size | u32 n_members | member[n_members]
  *   member, 21 + the addresses' lengths:
  *     u64 id | u8 role | u64 match_index | u16 peer_addr_len | peer_addr[peer_addr_len] |
  *     u16 client_addr_len | client_addr[client_addr_len]
@@ -31,7 +31,7 @@
 
 #define CLIENT_REQUEST_FIXED   32u
 #define CLIENT_RESPONSE_FIXED  30u
-#define CLIENT_STATUS_FIXED    78u
+#define CLIENT_STATUS_FIXED    86u
 #define CLIENT_MEMBER_FIXED    21u
 
 #define CLIENT_FLAGS_KNOWN     ((uint8_t)WIRE_FLAG_STALE)
@@ -185,6 +185,7 @@ int wire_encode_status(uint8_t *buf, size_t cap, const struct wire_status *st)
     wire_put_u64(&w, st->first_index);
     wire_put_u64(&w, st->last_index);
     wire_put_u64(&w, st->snapshot_index);
+    wire_put_u64(&w, st->db_size);
     wire_put_u32(&w, st->n_members);
     for (uint32_t i = 0; i < st->n_members; i++) {
         const struct wire_member *m = &st->members[i];
@@ -214,6 +215,7 @@ int wire_decode_status(const struct wire_frame *f, struct wire_status *out)
     out->first_index = wire_read_u64(&r);
     out->last_index = wire_read_u64(&r);
     out->snapshot_index = wire_read_u64(&r);
+    out->db_size = wire_read_u64(&r);
     out->n_members = wire_read_u32(&r);
     if (r.bad || out->n_members > RAFT_MEMBERS_MAX)
         return -LUM_EMALFORMED;

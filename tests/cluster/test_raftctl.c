@@ -306,7 +306,8 @@ Test(raftctl, status_shows_every_node_one_leader_and_the_node_that_is_down)
     cr_assert(strstr(r.out, addr), "the node that is down is named: %s", r.out);
     const char *fields[] = {"\"id\":", "\"term\":", "\"leader\":", "\"commit_index\":",
                             "\"applied_index\":", "\"first_index\":", "\"last_index\":",
-                            "\"snapshot_index\":", "\"members\":["};
+                            "\"snapshot_index\":", "\"db_size\":", "\"lag\":",
+                            "\"members\":["};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         cr_assert_geq(ctl_count(r.out, fields[i]), 2, "%s missing: %s", fields[i], r.out);
 

@@ -148,7 +148,7 @@ static void corpus_client(void)
     corpus_frame("client", "response", n);
 
     static struct wire_status st = {.request_id = 3, .id = 1, .role = 2, .voter = true,
-                                    .term = 3, .leader_id = 1, .commit_index = 6,
+                                    .db_size = 4096, .term = 3, .leader_id = 1, .commit_index = 6,
                                     .applied_index = 6, .first_index = 1, .last_index = 6,
                                     .n_members = 2};
     for (uint32_t i = 0; i < 2; i++) {

@@ -303,7 +303,7 @@ static void corpus_build(void)
     st->voter = true;
     st->term = st->leader_id = UINT64_MAX;
     st->commit_index = st->applied_index = st->first_index = UINT64_MAX;
-    st->last_index = st->snapshot_index = UINT64_MAX;
+    st->last_index = st->snapshot_index = st->db_size = UINT64_MAX;
     st->n_members = RAFT_MEMBERS_MAX;
     for (uint32_t i = 0; i < RAFT_MEMBERS_MAX; i++) {
         struct wire_member *m = &st->members[i];
@@ -487,6 +487,7 @@ static void expect_status_eq(size_t i, const struct wire_status *a, const struct
     cr_assert_eq(a->first_index, b->first_index, "sample %zu", i);
     cr_assert_eq(a->last_index, b->last_index, "sample %zu", i);
     cr_assert_eq(a->snapshot_index, b->snapshot_index, "sample %zu", i);
+    cr_assert_eq(a->db_size, b->db_size, "sample %zu", i);
     cr_assert_eq(a->n_members, b->n_members, "sample %zu", i);
     for (uint32_t k = 0; k < a->n_members; k++) {
         const struct wire_member *x = &a->members[k], *y = &b->members[k];
@@ -1088,13 +1089,13 @@ Test(wire, client_layouts_are_pinned_byte_for_byte)
     st = (struct wire_status){.request_id = 1, .id = 2, .role = RAFT_LEADER, .voter = true,
                               .term = 3, .leader_id = 2, .commit_index = 4,
                               .applied_index = 5, .first_index = 6, .last_index = 7,
-                              .snapshot_index = 8, .n_members = 1};
+                              .snapshot_index = 8, .db_size = 9, .n_members = 1};
     st.members[0] = (struct wire_member){.id = 2, .role = RAFT_VOTER, .match_index = 7};
     strcpy(st.members[0].peer_addr, "p:1");
     strcpy(st.members[0].client_addr, "c:22");
     tb_start(WIRE_STATUS_RESPONSE);
     tb_u64(1), tb_u64(2), tb_u8(RAFT_LEADER), tb_u8(1), tb_u64(3), tb_u64(2);
-    tb_u64(4), tb_u64(5), tb_u64(6), tb_u64(7), tb_u64(8), tb_u32(1);
+    tb_u64(4), tb_u64(5), tb_u64(6), tb_u64(7), tb_u64(8), tb_u64(9), tb_u32(1);
     tb_u64(2), tb_u8(RAFT_VOTER), tb_u64(7), tb_u16(3), tb_bytes("p:1", 3);
     tb_u16(4), tb_bytes("c:22", 4);
     tb_expect_encoding(wire_encode_status(scratch, sizeof scratch, &st));
@@ -1141,7 +1142,7 @@ Test(wire, a_bool_byte_other_than_0_or_1_is_malformed)
         cr_assert_eq(tb_decode(ENTRIES_MAX), want, "prevote transfer %d", b);
         tb_start(WIRE_STATUS_RESPONSE);
         tb_u64(1), tb_u64(2), tb_u8(RAFT_FOLLOWER), tb_u8((uint8_t)b);
-        tb_fill(0, 7 * 8), tb_u32(0);
+        tb_fill(0, 8 * 8), tb_u32(0);
         cr_assert_eq(tb_decode(ENTRIES_MAX), want, "status voter %d", b);
     }
 }
@@ -1317,7 +1318,7 @@ static void tb_status(uint32_t n_members, uint32_t present, uint16_t addr_len,
 {
     tb_start(WIRE_STATUS_RESPONSE);
     tb_u64(1), tb_u64(2), tb_u8(RAFT_LEADER), tb_u8(1);
-    tb_fill(0, 7 * 8);
+    tb_fill(0, 8 * 8);
     tb_u32(n_members);
     for (uint32_t i = 0; i < present; i++) {
         tb_u64(i + 1), tb_u8(RAFT_VOTER), tb_u64(i);
@@ -1625,4 +1626,60 @@ Test(wire, encoder_aborts_on_a_leader_address_longer_than_wire_addr_max, .signal
 {
     struct wire_response rs = {.leader_addr = long_addr, .leader_addr_len = WIRE_ADDR_MAX + 1};
     wire_encode_response(scratch, sizeof scratch, &rs);
+}
+
+/* ---- a status as JSON (raftctl status --json, HTTP /status) ------------------------------ */
+
+Test(wire, status_json_has_every_field_and_escapes_addresses)
+{
+    static struct wire_status st;
+    st.id = 2;
+    st.role = RAFT_FOLLOWER;
+    st.voter = true;
+    st.term = 7;
+    st.leader_id = 1;
+    st.commit_index = 100;
+    st.applied_index = 90;
+    st.first_index = 1;
+    st.last_index = 101;
+    st.snapshot_index = 64;
+    st.db_size = 123456;
+    st.n_members = 2;
+    st.members[0] = (struct wire_member){.id = 1, .role = RAFT_VOTER, .match_index = 101};
+    strcpy(st.members[0].peer_addr, "a\"b\\c\x01:1");
+    strcpy(st.members[0].client_addr, "127.0.0.1:7101");
+    st.members[1] = (struct wire_member){.id = 2, .role = RAFT_LEARNER};
+    strcpy(st.members[1].client_addr, "127.0.0.1:7102");
+    char buf[2048];
+    size_t n = wire_status_json(buf, sizeof buf, &st, NULL, 10);
+    cr_assert_eq(n, strlen(buf));
+    cr_assert_str_eq(buf,
+        "{\"id\":2,\"addr\":\"127.0.0.1:7102\",\"role\":\"follower\",\"term\":7,"
+        "\"leader\":1,\"commit_index\":100,\"applied_index\":90,\"first_index\":1,"
+        "\"last_index\":101,\"snapshot_index\":64,\"db_size\":123456,\"lag\":10,"
+        "\"members\":[{\"id\":1,\"role\":\"voter\",\"peer\":\"a\\\"b\\\\c\\u0001:1\","
+        "\"client\":\"127.0.0.1:7101\",\"match_index\":101},{\"id\":2,\"role\":\"learner\","
+        "\"peer\":\"\",\"client\":\"127.0.0.1:7102\",\"match_index\":0}]}");
+    /* a non-voting follower is a learner; a pre-candidate a candidate */
+    st.voter = false;
+    cr_assert_str_eq(wire_status_role(&st), "learner");
+    st.voter = true;
+    st.role = RAFT_PRECANDIDATE;
+    cr_assert_str_eq(wire_status_role(&st), "candidate");
+}
+
+Test(wire, status_json_is_cut_at_cap_and_says_how_long_it_wanted)
+{
+    static struct wire_status st;
+    st.id = 1;
+    st.role = RAFT_LEADER;
+    st.voter = true;
+    char full[512], small[16];
+    size_t n = wire_status_json(full, sizeof full, &st, "x", 0);
+    cr_assert_eq(wire_status_json(NULL, 0, &st, "x", 0), n);
+    cr_assert_eq(wire_status_json(small, sizeof small, &st, "x", 0), n);
+    cr_assert_eq(strlen(small), sizeof small - 1);
+    cr_assert_eq(strncmp(small, full, sizeof small - 1), 0);
+    cr_assert_eq(wire_json_string(small, sizeof small, "\n", 1), 8); /* "\u000a" */
+    cr_assert_str_eq(small, "\"\\u000a\"");
 }
