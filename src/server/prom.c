@@ -144,7 +144,7 @@ void prom_sample_u64(struct strbuf *b, const char *name, const struct prom_label
     strbuf_printf(b, " %llu\n", (unsigned long long)v);
 }
 
-/* Go's ParseFloat reads these: "NaN", "+Inf", "-Inf", and %.17g round-trips a double. */
+/* Go's ParseFloat reads these: "NaN", "+Inf", "-Inf", and %.15g keeps 15 significant digits without binary noise. */
 static void prom_number(struct strbuf *b, double v)
 {
     if (isnan(v))
@@ -152,7 +152,7 @@ static void prom_number(struct strbuf *b, double v)
     else if (isinf(v))
         strbuf_printf(b, "%cInf", v > 0 ? '+' : '-');
     else
-        strbuf_printf(b, "%.17g", v);
+        strbuf_printf(b, "%.15g", v);
 }
 
 void prom_sample_f64(struct strbuf *b, const char *name, const struct prom_label *labels,
