@@ -128,7 +128,7 @@ static void http_answer(struct server *s, struct http_conn *h, const struct http
         return;
     }
     http_respond(s, h, status, type, body.data ? body.data : "", body.len,
-                 rq->method == HTTP_METHOD_GET, rq->keep_alive);
+                 rq->method == HTTP_METHOD_GET, rq->keep_alive && !h->eof);
     strbuf_free(&body);
 }
 

@@ -29,15 +29,17 @@ static bool strbuf_room(struct strbuf *b, size_t n)
 {
     if (b->failed)
         return false;
-    if (b->len + n + 1 <= b->cap)
-        return true;
     if (b->max && b->len + n + 1 > b->max) {
         b->failed = true;
         return false;
     }
+    if (b->len + n + 1 <= b->cap)
+        return true;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + n + 1)
         cap *= 2;
+    if (b->max && cap > b->max)
+        cap = b->max;
     char *data = realloc(b->data, cap);
     if (!data) {
         b->failed = true;
@@ -144,7 +146,8 @@ void prom_sample_u64(struct strbuf *b, const char *name, const struct prom_label
     strbuf_printf(b, " %llu\n", (unsigned long long)v);
 }
 
-/* Go's ParseFloat reads these: "NaN", "+Inf", "-Inf", and %.15g keeps 15 significant digits without binary noise. */
+/* Go's ParseFloat reads these: "NaN", "+Inf", "-Inf"; %.15g keeps 15 significant digits
+ * without the binary noise of %.17g. */
 static void prom_number(struct strbuf *b, double v)
 {
     if (isnan(v))
