@@ -17,6 +17,7 @@ start)
             -e "s|^data_dir = data/node1$|data_dir = $dir/node$i|" \
             -e "s/^peer_listen = 127.0.0.1:7001$/peer_listen = 127.0.0.1:700$i/" \
             -e "s/^client_listen = 127.0.0.1:7101$/client_listen = 127.0.0.1:710$i/" \
+            -e "s/^http_listen = 127.0.0.1:7201$/http_listen = 127.0.0.1:720$i/" \
             raft.conf.example > "$dir/node$i.conf"
         # own session and no terminal: the nodes outlive this script and its make
         setsid build/raftsrv -c "$dir/node$i.conf" </dev/null >>"$dir/node$i.log" 2>&1 &
@@ -37,6 +38,7 @@ A three-node Luminous cluster is running (clients on 127.0.0.1:7101-7103; logs i
   build/raftctl put greeting hello
   build/raftctl get greeting
   build/raftctl status
+  curl -s 127.0.0.1:7201/metrics; curl -s 127.0.0.1:7201/health   (HTTP on 7201-7203)
 Stop it with: make stop
 MSG
     ;;

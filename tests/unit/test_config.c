@@ -118,6 +118,7 @@ Test(config, raft_conf_example_parses_as_node_1_of_three)
     cr_assert_str_eq(cfg.data_dir, "data/node1");
     cr_assert_str_eq(cfg.peer_listen_addr, "127.0.0.1:7001");
     cr_assert_str_eq(cfg.client_listen_addr, "127.0.0.1:7101");
+    cr_assert_str_eq(cfg.http_listen_addr, "127.0.0.1:7201");
     cr_assert_eq(cfg.n_members, 3);
     for (uint32_t i = 0; i < 3; i++) {
         cr_assert_eq(cfg.members[i].id, i + 1);
@@ -522,4 +523,16 @@ Test(config, secret_file_is_loaded_or_refused_at_its_line)
     cr_assert_eq(fclose(f), 0);
     snprintf(text, sizeof text, CONFIG_REQUIRED "secret_file = %s\n", secret_path);
     config_refused(text, 5, "secret_file: ");
+}
+
+Test(config, http_listen_is_off_by_default_and_must_not_reuse_a_listen_address)
+{
+    config_accepted(CONFIG_REQUIRED);
+    cr_assert_str_eq(cfg.http_listen_addr, "", "no HTTP endpoint unless asked for");
+    config_accepted(CONFIG_REQUIRED "http_listen = 127.0.0.1:7201\n");
+    cr_assert_str_eq(cfg.http_listen_addr, "127.0.0.1:7201");
+    cr_assert_eq(ntohs(cfg.http_listen.sin_port), 7201);
+    config_refused(CONFIG_REQUIRED "http_listen = nowhere\n", 5, "http_listen");
+    config_refused(CONFIG_REQUIRED "http_listen = 127.0.0.1:7101\n", 5,
+                   "http_listen 127.0.0.1:7101 is also peer_listen or client_listen");
 }
