@@ -52,6 +52,10 @@ uint32_t http_conns_count(const struct server *s)
 
 static void http_conn_close(struct server *s, struct http_conn *h)
 {
+    struct http_server *hs = s->http;
+    for (uint32_t i = 0; h->queued && i < hs->ready_count; i++)
+        if (hs->ready[i] == h->slot) /* its slot may be reused before the list is read */
+            hs->ready[i] = hs->ready[--hs->ready_count];
     s->http->conns[h->slot] = NULL;
     s->http->count--;
     conn_close(&h->conn);
@@ -62,8 +66,9 @@ static void http_mark_ready(struct server *s, struct http_conn *h)
 {
     if (h->queued)
         return;
+    LUM_ASSERT(s->http->ready_count < HTTP_CONNS_MAX); /* one entry per connection at most */
     h->queued = true;
-    s->http->ready[s->http->ready_count++] = h->slot; /* one entry per connection at most */
+    s->http->ready[s->http->ready_count++] = h->slot;
 }
 
 /* Queues one answer. Error statuses and "close" requests end the connection. */
@@ -204,6 +209,10 @@ static void http_on_event(struct loop_watch *w, uint32_t events)
         http_conn_close(s, h);
         return;
     }
+    if ((h->out_paused || h->eof) && (events & (EPOLLHUP | EPOLLERR))) {
+        http_conn_close(s, h); /* reported while we do not read: our answers cannot arrive */
+        return;
+    }
     if (h->out_paused || h->eof || !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         return;
     int rv = conn_read(c);
@@ -213,8 +222,8 @@ static void http_on_event(struct loop_watch *w, uint32_t events)
             http_conn_close(s, h);
         return;
     }
-    if (rv == -LUM_ECLOSED && c->in.last > c->in.pos) {
-        h->eof = true; /* a request, then a half-close: answer it first */
+    if (rv == -LUM_ECLOSED && (c->in.last > c->in.pos || conn_pending_out(c) > 0)) {
+        h->eof = true; /* requests, then a half-close: answer them first */
         if (conn_pause_reading(c, true) != 0) {
             http_conn_close(s, h);
             return;
@@ -231,11 +240,12 @@ void http_flush(struct server *s)
     struct http_server *hs = s->http;
     if (!hs)
         return;
-    uint32_t n = hs->ready_count;
+    uint32_t n = hs->ready_count, slots[HTTP_CONNS_MAX];
+    memcpy(slots, hs->ready, n * sizeof slots[0]); /* serving one may list it again */
     hs->ready_count = 0;
     for (uint32_t i = 0; i < n; i++) {
-        struct http_conn *h = hs->conns[hs->ready[i]];
-        if (!h)
+        struct http_conn *h = hs->conns[slots[i]];
+        if (!h || !h->queued)
             continue;
         h->queued = false;
         http_serve(s, h);
