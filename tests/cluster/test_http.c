@@ -389,6 +389,16 @@ Test(http, bad_requests_get_400_other_methods_405_and_unknown_paths_404)
     cr_assert(strstr(r.text, "HTTP/1.1 404 Not Found"), "%s", r.text);
     cr_assert_lt(strstr(r.text, "200 OK"), strstr(r.text, "404 Not Found"));
     http_reply_free(&r);
+    /* a request, then a half-close (printf ... | nc -N): still answered, then closed */
+    int fd = http_connect(c->nodes[cluster_wait_leader(c)].http_port); /* its health: ok */
+    const char *req = "GET /health HTTP/1.1\r\nHost: a\r\n\r\n";
+    http_send(fd, req, strlen(req));
+    cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+    http_read_all(fd, &r, 10000);
+    close(fd);
+    cr_assert(r.closed);
+    cr_assert(r.body && strcmp(r.body, "ok\n") == 0, "%s", r.text);
+    http_reply_free(&r);
     http_get(c, 0, "/metrics", &r); /* counted, and the node still serves */
     assert_prom_valid(&r);
     cr_assert_geq(metric(r.body, "luminous_http_responses_total{code=\"400\"}"), 3);
