@@ -383,7 +383,7 @@ Test(http, bad_requests_get_400_other_methods_405_and_unknown_paths_404)
     cr_assert(strstr(r.text, "Content-Length: ") && r.body && r.body[0] == '\0', "%s", r.text);
     http_reply_free(&r);
     /* keep-alive: two pipelined requests, two answers in order, then close as asked */
-    http_raw(port, "GET /health HTTP/1.1\r\nHost: a\r\n\r\n"
+    http_raw(port, "GET /status HTTP/1.1\r\nHost: a\r\n\r\n"
                    "GET /nope HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", &r);
     cr_assert_eq(r.status, 200, "%s", r.text);
     cr_assert(strstr(r.text, "HTTP/1.1 404 Not Found"), "%s", r.text);
