@@ -84,7 +84,8 @@ static void http_respond(struct server *s, struct http_conn *h, int status, cons
                      "%s"
                      "Connection: %s\r\n\r\n",
                      status, http_reason(status), type, body_len,
-                     status == 405 ? "Allow: GET, HEAD\r\n" : "", keep_alive ? "keep-alive" : "close");
+                     status == 405 ? "Allow: GET, HEAD\r\n" : "",
+                     keep_alive ? "keep-alive" : "close");
     LUM_ASSERT(n > 0 && (size_t)n < sizeof head);
     size_t total = (size_t)n + (send_body ? body_len : 0);
     uint8_t *out = conn_reserve(&h->conn, total);

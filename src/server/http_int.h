@@ -57,7 +57,7 @@ int http_parse_request(const char *buf, size_t len, struct http_request *out);
 /* The reason phrase of the statuses we send ("OK", "Not Found", ...). */
 const char *http_reason(int status);
 
-/* ---- a growing text buffer ---------------------------------------------------------------------- */
+/* ---- a growing text buffer ------------------------------------------------------------------- */
 
 struct strbuf {
     char  *data;                  /* NUL-terminated while !failed                             */
@@ -71,7 +71,7 @@ void strbuf_free(struct strbuf *b);
 void strbuf_add(struct strbuf *b, const char *s, size_t n);
 void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* ---- the Prometheus text format 0.0.4 (prom.c) --------------------------------------------------- */
+/* ---- the Prometheus text format 0.0.4 (prom.c) ----------------------------------------------- */
 
 #define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define PROM_HIST_BOUNDS_MAX 24u
@@ -105,7 +105,7 @@ void prom_sample_f64(struct strbuf *b, const char *name, const struct prom_label
 void prom_histogram(struct strbuf *b, const char *name, const char *help,
                     const struct prom_hist *h);
 
-/* ---- /health (health.c) ---------------------------------------------------------------------------- */
+/* ---- /health (health.c) ---------------------------------------------------------------------- */
 
 struct health_input {
     bool     leader;              /* this node is the leader                                  */

@@ -90,7 +90,7 @@ void metrics_http_response(struct server_metrics *m, int status)
     m->http_responses[i]++;
 }
 
-/* ---- the text --------------------------------------------------------------------------------- */
+/* ---- the text -------------------------------------------------------------------------------- */
 
 static void metrics_labelled(struct strbuf *b, const char *name, const char *type,
                              const char *help, const char *label, const char *const *values,

@@ -12,7 +12,7 @@
 #include "luminous/base.h"
 #include "http_int.h"
 
-/* ---- strbuf ------------------------------------------------------------------------------------ */
+/* ---- strbuf ---------------------------------------------------------------------------------- */
 
 void strbuf_init(struct strbuf *b, size_t max)
 {
@@ -82,7 +82,7 @@ void strbuf_printf(struct strbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* ---- histograms ---------------------------------------------------------------------------------- */
+/* ---- histograms ------------------------------------------------------------------------------ */
 
 void prom_hist_init(struct prom_hist *h, const double *bounds, uint32_t n_bounds)
 {
@@ -100,7 +100,7 @@ void prom_hist_observe(struct prom_hist *h, double v)
     h->sum += v;
 }
 
-/* ---- writing --------------------------------------------------------------------------------------- */
+/* ---- writing --------------------------------------------------------------------------------- */
 
 /* HELP text: backslash and newline escaped; label values also the double quote. */
 static void prom_escaped(struct strbuf *b, const char *s, bool quote)

@@ -245,7 +245,8 @@ Test(http, health_is_200_when_caught_up_and_503_with_a_reason_without_a_leader)
         if (i != keep)
             cluster_kill(c, i);
     health_wait(c, keep, 503, body, sizeof body);
-    cr_assert(strncmp(body, "no leader", 9) == 0 || strncmp(body, "no contact with leader", 22) == 0,
+    cr_assert(strncmp(body, "no leader", 9) == 0 ||
+              strncmp(body, "no contact with leader", 22) == 0,
               "503 with an unexpected reason: %s", body);
     cr_assert_eq(strchr(body, '\n'), body + strlen(body) - 1, "not one line: %s", body);
     cluster_passed();
@@ -429,7 +430,7 @@ Test(http, oversized_and_slow_requests_are_cut_and_connections_capped)
 
     /* slowloris: a byte of a head every 300 ms is cut within the idle timeout (5 s) */
     fd = http_connect(port);
-    const char *slow = "GET /metrics HTTP/1.1\r\nHost: a\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const char *slow = "GET /metrics HTTP/1.1\r\nHost: a\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaa";
     uint64_t t0 = clock_mono_ms();
     bool cut = false;
     for (size_t i = 0; slow[i] && !cut; i++) {

@@ -379,7 +379,8 @@ static int prom_check_sample(struct prom_check *pc, const char *s, size_t n)
         return prom_check_histogram_sample(pc, name, key, le, v);
     size_t stem;
     if (strcmp(pc->type, "summary") == 0 &&
-        (prom_check_has_suffix(name, "_sum", &stem) || prom_check_has_suffix(name, "_count", &stem)) &&
+        (prom_check_has_suffix(name, "_sum", &stem) ||
+         prom_check_has_suffix(name, "_count", &stem)) &&
         stem == strlen(pc->family) && strncmp(name, pc->family, stem) == 0)
         return 0;
     if (strcmp(name, pc->family) != 0)

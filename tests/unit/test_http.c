@@ -13,7 +13,7 @@ static int parse(const char *text, struct http_request *rq)
     return http_parse_request(text, strlen(text), rq);
 }
 
-/* ---- the request parser ------------------------------------------------------------------------ */
+/* ---- the request parser ---------------------------------------------------------------------- */
 
 Test(http_parse, reads_a_get_with_its_path_and_keep_alive)
 {
@@ -239,7 +239,7 @@ Test(http_parse, survives_random_and_mutated_input, .timeout = 120)
     cr_assert_gt(bads, 5000);
 }
 
-/* ---- the Prometheus text writer ---------------------------------------------------------------- */
+/* ---- the Prometheus text writer -------------------------------------------------------------- */
 
 static void assert_valid_prom(const struct strbuf *b)
 {
@@ -418,7 +418,7 @@ Test(prom_check, refuses_invalid_text)
     cr_assert_eq(prom_check_text(good, strlen(good), err, sizeof err), 0, "%s", err);
 }
 
-/* ---- /health --------------------------------------------------------------------------------------- */
+/* ---- /health --------------------------------------------------------------------------------- */
 
 static struct health_input healthy_follower(void)
 {
