@@ -121,7 +121,9 @@ static void http_answer(struct server *s, struct http_conn *h, const struct http
         return;
     }
     if (rq->has_body) { /* we would have to read it to find the next request */
-        http_error(s, h, 400, "a GET request has no body");
+        static const char why[] = "a GET request has no body\n";
+        http_respond(s, h, 400, "text/plain; charset=utf-8", why, sizeof why - 1,
+                     rq->method == HTTP_METHOD_GET, false);
         return;
     }
     struct strbuf body;
