@@ -76,6 +76,8 @@ struct conn {
     bool              want_write;  /* registered for EPOLLOUT */
     bool              read_paused; /* not registered for EPOLLIN (backpressure) */
     uint64_t          bytes_in, bytes_out;
+    uint64_t         *sum_in, *sum_out; /* also added to these, if set (after conn_open):
+                                           the server's totals per kind of connection */
 };
 
 /* Takes ownership of fd and registers it for input. 0 or -LUM_EIO / -LUM_ENOMEM. */

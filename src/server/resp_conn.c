@@ -278,6 +278,12 @@ void resp_conn_free(struct client *c)
     resp_parser_free(&r->parser);
     free(r);
     c->resp = NULL;
+    c->srv->resp->conns--;
+}
+
+uint32_t resp_clients_count(const struct server *s)
+{
+    return s->resp ? s->resp->conns : 0;
 }
 
 /* Over max_clients: Redis's own words, then FIN (see limits_refuse_client). */
@@ -327,6 +333,8 @@ void resp_on_accept(struct loop_watch *w, uint32_t events)
             continue;
         }
         c->resp = r;
+        rs->conns++;
+        metrics_conn(&s->metrics, &c->conn, METRICS_CONN_RESP);
         c->authed = true; /* RESP has no handshake: resp_listen must be a trusted interface */
     }
 }
