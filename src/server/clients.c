@@ -332,15 +332,7 @@ void clients_on_accept(struct loop_watch *w, uint32_t events)
 {
     struct server *s = SERVER_CONTAINER_OF(w, struct server, client_listen);
     (void)events;
-    for (;;) {
-        struct lum_err err;
-        int fd = net_accept(w->fd, &err);
-        if (fd == -LUM_EAGAIN)
-            return;
-        if (fd < 0) {
-            lum_warn("%s", err.msg);
-            return;
-        }
+    for (int fd; (fd = net_accept_next(w->fd, "client_listen")) >= 0;) {
         if (s->clients_count >= s->cfg.max_clients) {
             limits_refuse_client(s, fd);
             continue;

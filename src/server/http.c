@@ -291,9 +291,7 @@ static void http_refuse(struct server *s, int fd)
                                "Content-Type: text/plain; charset=utf-8\r\n"
                                "Content-Length: 21\r\nConnection: close\r\n\r\n"
                                "too many connections\n";
-    ssize_t n = write(fd, busy, sizeof busy - 1);
-    (void)n;
-    close(fd);
+    net_refuse(fd, busy, sizeof busy - 1);
     metrics_http_response(&s->metrics, 503);
     struct http_server *hs = s->http;
     hs->refused++;
@@ -311,15 +309,7 @@ static void http_on_accept(struct loop_watch *w, uint32_t events)
     struct http_server *hs = SERVER_CONTAINER_OF(w, struct http_server, listen);
     struct server *s = hs->srv;
     (void)events;
-    for (;;) {
-        struct lum_err err;
-        int fd = net_accept(w->fd, &err);
-        if (fd == -LUM_EAGAIN)
-            return;
-        if (fd < 0) {
-            lum_warn("http: %s", err.msg);
-            return;
-        }
+    for (int fd; (fd = net_accept_next(w->fd, "http_listen")) >= 0;) {
         if (hs->count >= HTTP_CONNS_MAX) {
             http_refuse(s, fd);
             continue;

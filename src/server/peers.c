@@ -470,15 +470,7 @@ void peers_on_accept(struct loop_watch *w, uint32_t events)
 {
     struct server *s = SERVER_CONTAINER_OF(w, struct server, peer_listen);
     (void)events;
-    for (;;) {
-        struct lum_err err;
-        int fd = net_accept(w->fd, &err);
-        if (fd == -LUM_EAGAIN)
-            return;
-        if (fd < 0) {
-            lum_warn("%s", err.msg);
-            return;
-        }
+    for (int fd; (fd = net_accept_next(w->fd, "peer_listen")) >= 0;) {
         uint32_t slot = 0;
         while (slot < SERVER_INBOUND_MAX && s->inbound[slot])
             slot++;

@@ -118,7 +118,8 @@ Test(config, raft_conf_example_parses_as_node_1_of_three)
     cr_assert_str_eq(cfg.data_dir, "data/node1");
     cr_assert_str_eq(cfg.peer_listen_addr, "127.0.0.1:7001");
     cr_assert_str_eq(cfg.client_listen_addr, "127.0.0.1:7101");
-    cr_assert_str_eq(cfg.http_listen_addr, "127.0.0.1:7201");
+    cr_assert_str_eq(cfg.resp_listen_addr, "127.0.0.1:7201");
+    cr_assert_str_eq(cfg.http_listen_addr, "127.0.0.1:7301");
     cr_assert_eq(cfg.n_members, 3);
     for (uint32_t i = 0; i < 3; i++) {
         cr_assert_eq(cfg.members[i].id, i + 1);
