@@ -183,7 +183,7 @@ crash-torture: $(BUILD)/raftsrv $(BUILD)/raftctl $(BUILD)/raftbench
 # $(BUILD)/fuzz/artifacts/. fuzz-corpus regenerates the seeds (tests/fuzz/make_corpus.c).
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := peer client config wal kv resp
+FUZZ_TARGETS := peer client config wal kv resp http
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -MMD -MP \

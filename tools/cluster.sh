@@ -18,6 +18,7 @@ start)
             -e "s/^peer_listen = 127.0.0.1:7001$/peer_listen = 127.0.0.1:700$i/" \
             -e "s/^client_listen = 127.0.0.1:7101$/client_listen = 127.0.0.1:710$i/" \
             -e "s/^resp_listen = 127.0.0.1:7201$/resp_listen = 127.0.0.1:720$i/" \
+            -e "s/^http_listen = 127.0.0.1:7301$/http_listen = 127.0.0.1:730$i/" \
             raft.conf.example > "$dir/node$i.conf"
         # own session and no terminal: the nodes outlive this script and its make
         setsid build/raftsrv -c "$dir/node$i.conf" </dev/null >>"$dir/node$i.log" 2>&1 &
@@ -39,6 +40,7 @@ protocol on 127.0.0.1:7201-7203; logs in $dir/node*.log).
   build/raftctl put greeting hello
   build/raftctl get greeting
   build/raftctl status
+  curl -s 127.0.0.1:7301/metrics; curl -s 127.0.0.1:7301/health   (HTTP on 7301-7303)
 Stop it with: make stop
 MSG
     ;;

@@ -56,6 +56,13 @@ int net_connect(const struct sockaddr_in *addr, struct lum_err *err);
 int net_connect_result(int fd); /* 0 or the errno of the failed connect */
 /* Accepts one connection, nonblocking, TCP_NODELAY. The fd, -LUM_EAGAIN, or -LUM_EIO. */
 int net_accept(int listen_fd, struct lum_err *err);
+/* The next connection waiting on a listening socket, or -1 when there is none now (an
+ * error is logged as "<who>: accept: ..."): for (fd; (fd = net_accept_next(...)) >= 0;). */
+int net_accept_next(int listen_fd, const char *who);
+/* Turns away a connection just accepted: writes msg (as much as the fresh socket takes at
+ * once: never blocks), FIN, drops what the peer already sent so close() does not reset the
+ * connection before msg is read, and closes fd. */
+void net_refuse(int fd, const void *msg, size_t len);
 /* "a.b.c.d:port" of a socket's peer, for log lines. */
 void net_peer_name(int fd, char *buf, size_t len);
 
@@ -76,6 +83,8 @@ struct conn {
     bool              want_write;  /* registered for EPOLLOUT */
     bool              read_paused; /* not registered for EPOLLIN (backpressure) */
     uint64_t          bytes_in, bytes_out;
+    uint64_t         *sum_in, *sum_out; /* also added to these, if set (after conn_open):
+                                           the server's totals per kind of connection */
 };
 
 /* Takes ownership of fd and registers it for input. 0 or -LUM_EIO / -LUM_ENOMEM. */

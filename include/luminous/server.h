@@ -61,6 +61,8 @@ struct server_config {
     /* Not from the file: an application's own machine, which replaces state_machine when
      * set (NULL after server_config_load). Must outlive the server. */
     const struct lum_fsm_ops *fsm_ops;
+    char     http_listen_addr[WIRE_ADDR_MAX + 1]; /* "": no HTTP endpoint (/metrics ...) */
+    struct sockaddr_in http_listen;
 };
 
 /* Reads and checks a config file. On error returns -LUM_EINVAL (or -LUM_EIO if the file

@@ -281,6 +281,9 @@ int  storage_append(struct storage *st, const struct raft_entry *entries, uint32
  * page cache can no longer be trusted): it logs the error with lum_error and calls exit(1).
  * So when it returns, everything is durable. */
 void storage_sync(struct storage *st);
+/* How long the last storage_sync took, in nanoseconds of the monotonic clock (for the
+ * server's fsync latency histogram); 0 before the first. */
+uint64_t storage_last_sync_ns(const struct storage *st);
 
 /* Step 2 of the ready contract (raft.h) for one batch: the hard state if
  * rd->hard_state_changed, the entries, then storage_sync. Returns 0 or an error of

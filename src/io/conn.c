@@ -89,6 +89,8 @@ int conn_read(struct conn *c)
         if (n > 0) {
             c->in.last += (size_t)n;
             c->bytes_in += (uint64_t)n;
+            if (c->sum_in)
+                *c->sum_in += (uint64_t)n;
             total += (size_t)n;
             if ((size_t)n < room)
                 break; /* a short read: the socket is drained */
@@ -157,6 +159,8 @@ int conn_flush(struct conn *c)
         if (n > 0) {
             c->out.pos += (size_t)n;
             c->bytes_out += (uint64_t)n;
+            if (c->sum_out)
+                *c->sum_out += (uint64_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR)

@@ -123,6 +123,30 @@ int net_accept(int listen_fd, struct lum_err *err)
     return fd;
 }
 
+int net_accept_next(int listen_fd, const char *who)
+{
+    struct lum_err err;
+    int fd = net_accept(listen_fd, &err);
+    if (fd == -LUM_EAGAIN)
+        return -1;
+    if (fd < 0) {
+        lum_warn("%s: %s", who, err.msg);
+        return -1;
+    }
+    return fd;
+}
+
+void net_refuse(int fd, const void *msg, size_t len)
+{
+    if (len > 0 && write(fd, msg, len) < 0)
+        (void)0; /* only the explanation is lost */
+    shutdown(fd, SHUT_WR);
+    uint8_t sink[4096];
+    while (read(fd, sink, sizeof sink) > 0)
+        ;
+    close(fd);
+}
+
 void net_peer_name(int fd, char *buf, size_t len)
 {
     struct sockaddr_in a;

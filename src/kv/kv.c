@@ -81,6 +81,20 @@ int kv_store_set_value(struct kv_store *s, struct kv_item **link, const void *va
     return 0;
 }
 
+/* Sets key's value: found's (what kv_table_find said, and its link), or a new item's at
+ * link when found is NULL. The item, or NULL when out of memory (then nothing changed). */
+struct kv_item *kv_store_put(struct kv_store *s, struct kv_item *found, struct kv_item **link,
+                             uint64_t hash, const void *key, uint16_t klen, const void *value,
+                             uint32_t vlen)
+{
+    if (found)
+        return kv_store_set_value(s, link, value, vlen) == 0 ? *link : NULL;
+    struct kv_item *it = kv_item_new(hash, key, klen, value, vlen);
+    if (it)
+        kv_table_insert_at(&s->table, link, it);
+    return it;
+}
+
 /* Removes and frees the item at *link. */
 void kv_store_delete_at(struct kv_store *s, struct kv_item **link)
 {
@@ -110,16 +124,9 @@ static int kv_apply_put(struct kv_store *s, const struct lum_command *c, struct 
     uint64_t hash = kv_hash(r.key, r.klen);
     struct kv_item **link;
     struct kv_item *it = kv_table_find(&s->table, hash, r.key, r.klen, &link);
-    if (it) {
-        if (kv_store_set_value(s, link, r.value, r.vlen) != 0)
-            return -LUM_ENOMEM;
-        it = *link;
-    } else {
-        it = kv_item_new(hash, r.key, r.klen, r.value, r.vlen);
-        if (!it)
-            return -LUM_ENOMEM;
-        kv_table_insert_at(&s->table, link, it);
-    }
+    it = kv_store_put(s, it, link, hash, r.key, r.klen, r.value, r.vlen);
+    if (!it)
+        return -LUM_ENOMEM;
     kv_store_set_expiry(s, it, expire_at_ms);
     out->code = KV_OK;
     return 0;

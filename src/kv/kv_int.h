@@ -183,6 +183,11 @@ void kv_store_set_expiry(struct kv_store *s, struct kv_item *it, uint64_t expire
 int  kv_store_set_value(struct kv_store *s, struct kv_item **link, const void *value,
                         uint32_t vlen);
 void kv_store_delete_at(struct kv_store *s, struct kv_item **link);
+/* Sets a key's value: found's, the item kv_table_find returned with link, or a new item's
+ * at link when found is NULL. The item, or NULL when out of memory (nothing changed). */
+struct kv_item *kv_store_put(struct kv_store *s, struct kv_item *found, struct kv_item **link,
+                             uint64_t hash, const void *key, uint16_t klen, const void *value,
+                             uint32_t vlen);
 
 /* The Redis-shaped commands (kv_redis.c): each decodes c's body (KV_BAD_REQUEST, set by
  * the caller, when it does not decode) and sets out. 0, or -LUM_ENOMEM before any change. */

@@ -84,16 +84,9 @@ int kv_apply_set(struct kv *kv, const struct lum_command *c, struct lum_result *
     uint64_t expire_at_ms = r.ttl_ms ? c->time_ms + r.ttl_ms : 0;
     if (expire_at_ms && kv_heap_reserve(&s->heap, s->heap.count + 1) != 0)
         return -LUM_ENOMEM;
-    if (it) {
-        if (kv_store_set_value(s, link, r.value, r.vlen) != 0)
-            return -LUM_ENOMEM;
-        it = *link;
-    } else {
-        it = kv_item_new(hash, r.key, r.klen, r.value, r.vlen);
-        if (!it)
-            return -LUM_ENOMEM;
-        kv_table_insert_at(&s->table, link, it);
-    }
+    it = kv_store_put(s, it, link, hash, r.key, r.klen, r.value, r.vlen);
+    if (!it)
+        return -LUM_ENOMEM;
     if (!keep)
         kv_store_set_expiry(s, it, expire_at_ms);
     out->code = KV_OK;
@@ -124,18 +117,12 @@ int kv_apply_incr(struct kv *kv, const struct lum_command *c, struct lum_result 
     v += r.v;
     uint8_t text[KV_INT_TEXT_MAX];
     uint32_t n = kv_int_format(text, v);
-    if (it) {
-        if (kv_store_set_value(s, link, text, n) != 0)
-            return -LUM_ENOMEM;
-        /* a live key keeps its expiry; an expired one was absent, and its successor has none */
-        if (!present)
-            kv_store_set_expiry(s, *link, 0);
-    } else {
-        it = kv_item_new(hash, r.key, r.klen, text, n);
-        if (!it)
-            return -LUM_ENOMEM;
-        kv_table_insert_at(&s->table, link, it);
-    }
+    it = kv_store_put(s, it, link, hash, r.key, r.klen, text, n);
+    if (!it)
+        return -LUM_ENOMEM;
+    /* a live key keeps its expiry; an expired one was absent, and its successor has none */
+    if (!present)
+        kv_store_set_expiry(s, it, 0);
     lum_put_u64(kv->answer, (uint64_t)v);
     out->code = KV_OK;
     out->data = kv->answer;

@@ -202,6 +202,21 @@ static void client_status(struct server *s, struct client *c, const struct wire_
     free(st);
 }
 
+static enum metrics_request clients_request_kind(const struct wire_request *rq)
+{
+    switch (rq->op) {
+    case WIRE_OP_COMMAND:  return METRICS_REQ_COMMAND;
+    case WIRE_OP_QUERY:
+        return rq->flags & WIRE_FLAG_STALE ? METRICS_REQ_QUERY_STALE : METRICS_REQ_QUERY;
+    case WIRE_OP_STATUS:   return METRICS_REQ_STATUS;
+    case WIRE_OP_MEMBERS:  return METRICS_REQ_MEMBERS;
+    case WIRE_OP_TRANSFER: return METRICS_REQ_TRANSFER;
+    case WIRE_OP_SNAPSHOT: return METRICS_REQ_SNAPSHOT;
+    case WIRE_OP_BACKUP:   return METRICS_REQ_BACKUP;
+    default:               return METRICS_REQ_INVALID;
+    }
+}
+
 static int client_on_frame(struct server *s, struct client *c, const struct wire_frame *f)
 {
     if (!c->authed) { /* a secret is configured: the first frame must prove it (auth.c) */
@@ -215,12 +230,14 @@ static int client_on_frame(struct server *s, struct client *c, const struct wire
     struct wire_request rq;
     int rv = f->type == WIRE_CLIENT_REQUEST ? wire_decode_request(f, &rq) : -LUM_EMALFORMED;
     if (rv != 0) {
+        metrics_request(&s->metrics, METRICS_REQ_INVALID);
         lum_warn("%s: malformed request (%s), closing", c->name, lum_strerror(rv));
         return rv;
     }
     if (c->pending >= s->cfg.max_pending_per_conn)
         return limits_pause_client(s, c); /* this frame is read again on resume */
     c->active_ms = clock_mono_ms();
+    metrics_request(&s->metrics, clients_request_kind(&rq));
     switch (rq.op) {
     case WIRE_OP_COMMAND:
         client_command(s, c, &rq);
@@ -307,6 +324,7 @@ struct client *clients_add(struct server *s, int fd, loop_fn *fn, size_t in_max,
         free(c);
         return NULL;
     }
+    metrics_conn(&s->metrics, &c->conn, METRICS_CONN_CLIENT);
     s->clients[slot] = c;
     s->clients_count++;
     return c;
@@ -316,15 +334,7 @@ void clients_on_accept(struct loop_watch *w, uint32_t events)
 {
     struct server *s = SERVER_CONTAINER_OF(w, struct server, client_listen);
     (void)events;
-    for (;;) {
-        struct lum_err err;
-        int fd = net_accept(w->fd, &err);
-        if (fd == -LUM_EAGAIN)
-            return;
-        if (fd < 0) {
-            lum_warn("%s", err.msg);
-            return;
-        }
+    for (int fd; (fd = net_accept_next(w->fd, "client_listen")) >= 0;) {
         if (s->clients_count >= s->cfg.max_clients) {
             limits_refuse_client(s, fd);
             continue;

@@ -16,7 +16,7 @@ struct config_parse {
     const char *path;
     int         line;
     struct lum_err *err;
-    unsigned    seen;  /* bit per config_key: set keys (duplicates are refused) */
+    uint64_t    seen;  /* bit per config_key: set keys (duplicates are refused) */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -113,16 +113,17 @@ enum config_key {
     KEY_MAX_INFLIGHT, KEY_MAX_BATCH, KEY_LOG_WINDOW, KEY_SEGMENT_ENTRIES, KEY_MAX_CLIENTS,
     KEY_MAX_PENDING, KEY_LOG_LEVEL, KEY_SNAPSHOT_ENTRIES, KEY_SNAPSHOT_MARGIN,
     KEY_CATCHUP_ENTRIES, KEY_MAX_PENDING_PER_CONN, KEY_MAX_FRAME, KEY_MAX_CLIENT_OUTPUT,
-    KEY_CLIENT_IDLE_TIMEOUT_MS, KEY_SECRET_FILE, KEY_RESP_LISTEN, KEY_COUNT_
+    KEY_CLIENT_IDLE_TIMEOUT_MS, KEY_SECRET_FILE, KEY_RESP_LISTEN, KEY_HTTP_LISTEN, KEY_COUNT_
 };
 
+_Static_assert(KEY_COUNT_ <= 64, "config_parse.seen has a bit per key");
 static const char *const config_keys[KEY_COUNT_] = {
     "id", "data_dir", "peer_listen", "client_listen", "member", "cluster", "state_machine",
     "tick_ms", "election_ticks", "heartbeat_ticks", "max_inflight", "max_batch",
     "log_window", "segment_entries", "max_clients", "max_pending", "log_level",
     "snapshot_entries", "snapshot_margin", "catchup_entries", "max_pending_per_conn",
     "max_frame", "max_client_output", "client_idle_timeout_ms", "secret_file",
-    "resp_listen",
+    "resp_listen", "http_listen",
 };
 
 static int config_string(struct config_parse *p, const char *key, const char *v, char *out,
@@ -191,6 +192,7 @@ static int config_set(struct config_parse *p, struct server_config *c, enum conf
         return config_u32(p, name, v, 0, 86400000, &c->client_idle_timeout_ms);
     case KEY_SECRET_FILE:     return config_secret(p, c, v);
     case KEY_RESP_LISTEN:     return config_addr(p, name, v, c->resp_listen_addr, &c->resp_listen);
+    case KEY_HTTP_LISTEN:     return config_addr(p, name, v, c->http_listen_addr, &c->http_listen);
     case KEY_LOG_LEVEL: {
         enum lum_log_level level;
         if (lum_log_level_parse(v, &level) != 0)
@@ -244,7 +246,7 @@ static int config_check(struct config_parse *p, struct server_config *c)
     static const enum config_key required[] = {KEY_ID, KEY_DATA_DIR, KEY_PEER_LISTEN,
                                                KEY_CLIENT_LISTEN};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-        if (!(p->seen & (1u << required[i])))
+        if (!(p->seen & (1ull << required[i])))
             return config_fail(p, "missing required key \"%s\"", config_keys[required[i]]);
     if (c->heartbeat_ticks >= c->election_ticks)
         return config_fail(p, "heartbeat_ticks (%u) must be below election_ticks (%u)",
@@ -252,6 +254,19 @@ static int config_check(struct config_parse *p, struct server_config *c)
     if (c->log_window < c->max_batch * 2)
         return config_fail(p, "log_window (%u) must be at least twice max_batch (%u)",
                            c->log_window, c->max_batch);
+    /* Two listeners on one address would fail at bind with a vaguer message. */
+    const struct { const char *key, *addr; const struct sockaddr_in *sa; } listens[] = {
+        {"peer_listen", c->peer_listen_addr, &c->peer_listen},
+        {"client_listen", c->client_listen_addr, &c->client_listen},
+        {"resp_listen", c->resp_listen_addr, &c->resp_listen},
+        {"http_listen", c->http_listen_addr, &c->http_listen},
+    };
+    for (size_t i = 0; i < sizeof listens / sizeof listens[0]; i++)
+        for (size_t j = i + 1; j < sizeof listens / sizeof listens[0]; j++)
+            if (listens[i].addr[0] && listens[j].addr[0] &&
+                config_same_addr(listens[i].sa, listens[j].sa))
+                return config_fail(p, "%s %s is also %s", listens[j].key, listens[j].addr,
+                                   listens[i].key);
     snprintf(c->peer_advertise_addr, sizeof c->peer_advertise_addr, "%s", c->peer_listen_addr);
     if (c->n_members > 0) {
         bool self = false;
@@ -309,10 +324,10 @@ int server_config_load(const char *path, struct server_config *c, struct lum_err
             rv = config_fail(&p, "unknown key \"%s\"", key);
         else if (!*value)
             rv = config_fail(&p, "%s has no value", key);
-        else if ((p.seen & (1u << k)) && k != KEY_MEMBER)
+        else if ((p.seen & (1ull << k)) && k != KEY_MEMBER)
             rv = config_fail(&p, "%s is set twice", key);
         else {
-            p.seen |= 1u << k;
+            p.seen |= 1ull << k;
             rv = config_set(&p, c, (enum config_key)k, value);
         }
     }

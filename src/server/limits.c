@@ -26,16 +26,7 @@ void limits_refuse_client(struct server *s, int fd)
     snprintf(msg, sizeof msg, "server busy: max_clients (%u) reached", s->cfg.max_clients);
     uint8_t buf[192];
     int n = limits_error_frame(buf, sizeof buf, -LUM_EBUSY, msg);
-    /* A fresh socket's send buffer takes a few bytes at once; a short write only loses the
-     * explanation, never blocks the loop. FIN after the frame, then drop what the client
-     * already sent, so close() does not reset the connection before the frame is read. */
-    if (n > 0 && write(fd, buf, (size_t)n) < 0)
-        (void)0;
-    shutdown(fd, SHUT_WR);
-    uint8_t sink[4096];
-    while (read(fd, sink, sizeof sink) > 0)
-        ;
-    close(fd);
+    net_refuse(fd, buf, n > 0 ? (size_t)n : 0);
     /* A flood of connections must not flood the log: one line a second with a count. */
     s->refused++;
     uint64_t now = clock_mono_ms();

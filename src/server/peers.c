@@ -57,6 +57,7 @@ static void peer_dial(struct peer *p)
         peer_disconnect(p, "cannot watch socket");
         return;
     }
+    metrics_conn(&p->srv->metrics, &p->out, METRICS_CONN_PEER_OUT);
     p->connecting = true;
     loop_mod(&p->srv->loop, &p->out.watch, EPOLLOUT | EPOLLRDHUP);
 }
@@ -438,6 +439,8 @@ static int inbound_on_frame(struct inbound *in, const struct wire_frame *f)
         return 0; /* the core holds a batch it cannot persist: a lost message, for Raft */
     if (rv == 0 && m.type == RAFT_MSG_SNAPSHOT && snapshot_received(s, &m) != 0)
         return 0; /* not what it announced: drop it, the leader will try again */
+    if (rv == 0 && (m.type == RAFT_MSG_APPEND || m.type == RAFT_MSG_HEARTBEAT))
+        metrics_leader_heard(&s->metrics, m.from); /* only a leader sends these: /health */
     if (rv == 0)
         rv = raft_step(s->raft, &m);
     if (rv != 0)
@@ -467,15 +470,7 @@ void peers_on_accept(struct loop_watch *w, uint32_t events)
 {
     struct server *s = SERVER_CONTAINER_OF(w, struct server, peer_listen);
     (void)events;
-    for (;;) {
-        struct lum_err err;
-        int fd = net_accept(w->fd, &err);
-        if (fd == -LUM_EAGAIN)
-            return;
-        if (fd < 0) {
-            lum_warn("%s", err.msg);
-            return;
-        }
+    for (int fd; (fd = net_accept_next(w->fd, "peer_listen")) >= 0;) {
         uint32_t slot = 0;
         while (slot < SERVER_INBOUND_MAX && s->inbound[slot])
             slot++;
@@ -495,6 +490,7 @@ void peers_on_accept(struct loop_watch *w, uint32_t events)
             free(in);
             continue;
         }
+        metrics_conn(&s->metrics, &in->conn, METRICS_CONN_PEER_IN);
         s->inbound[slot] = in;
         if (!in->authed && auth_challenge(&in->conn, in->nonce_a) != 0) {
             lum_warn("%s: cannot send the authentication challenge, closing", in->name);

@@ -8,11 +8,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "luminous/version.h"
 #include "resp_int.h"
-
-#ifndef LUMINOUS_VERSION
-#define LUMINOUS_VERSION "0.1.0"
-#endif
 
 struct resp_call {
     struct server *s;
@@ -193,7 +190,7 @@ static int cmd_info(struct resp_call *x)
         INFO_ADD("# Server\r\nluminous_version:%s\r\nredis_mode:standalone\r\n"
                  "process_id:%ld\r\nnode_id:%llu\r\nresp_listen:%s\r\nclient_listen:%s\r\n"
                  "state_machine:%s\r\n\r\n",
-                 LUMINOUS_VERSION, (long)getpid(), (unsigned long long)s->cfg.id,
+                 LUM_VERSION, (long)getpid(), (unsigned long long)s->cfg.id,
                  s->cfg.resp_listen_addr, s->cfg.client_listen_addr, s->cfg.state_machine);
     if (all || arg_is(x, 1, "clients"))
         INFO_ADD("# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\n\r\n",

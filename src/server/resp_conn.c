@@ -278,19 +278,19 @@ void resp_conn_free(struct client *c)
     resp_parser_free(&r->parser);
     free(r);
     c->resp = NULL;
+    c->srv->resp->conns--;
+}
+
+uint32_t resp_clients_count(const struct server *s)
+{
+    return s->resp ? s->resp->conns : 0;
 }
 
 /* Over max_clients: Redis's own words, then FIN (see limits_refuse_client). */
 static void resp_refuse(struct server *s, int fd)
 {
     static const char msg[] = "-ERR max number of clients reached\r\n";
-    if (write(fd, msg, sizeof msg - 1) < 0)
-        (void)0;
-    shutdown(fd, SHUT_WR);
-    uint8_t sink[4096];
-    while (read(fd, sink, sizeof sink) > 0)
-        ;
-    close(fd);
+    net_refuse(fd, msg, sizeof msg - 1);
     s->refused++;
 }
 
@@ -299,15 +299,7 @@ void resp_on_accept(struct loop_watch *w, uint32_t events)
     struct resp_server *rs = SERVER_CONTAINER_OF(w, struct resp_server, listen);
     struct server *s = rs->srv;
     (void)events;
-    for (;;) {
-        struct lum_err err;
-        int fd = net_accept(w->fd, &err);
-        if (fd == -LUM_EAGAIN)
-            return;
-        if (fd < 0) {
-            lum_warn("%s", err.msg);
-            return;
-        }
+    for (int fd; (fd = net_accept_next(w->fd, "resp_listen")) >= 0;) {
         if (s->clients_count >= s->cfg.max_clients) {
             resp_refuse(s, fd);
             continue;
@@ -327,6 +319,8 @@ void resp_on_accept(struct loop_watch *w, uint32_t events)
             continue;
         }
         c->resp = r;
+        rs->conns++;
+        metrics_conn(&s->metrics, &c->conn, METRICS_CONN_RESP);
         c->authed = true; /* RESP has no handshake: resp_listen must be a trusted interface */
     }
 }

@@ -93,6 +93,7 @@ struct resp_server {
     struct kv_key *keys;          /* args_max: a multi-key command's keys               */
     struct kv_pair *pairs;        /* args_max / 2: MSET                                 */
     struct resp_link link;
+    uint32_t conns;               /* open RESP clients (the connections gauge)          */
 };
 
 /* resp_out.c: building replies */

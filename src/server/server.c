@@ -19,22 +19,23 @@
 int server_propose(struct server *s, uint16_t type, uint64_t client_id, uint64_t seq,
                    const void *body, uint32_t len, uint64_t *index_out)
 {
-    if (len > LUM_COMMAND_BODY_MAX)
-        return -LUM_ETOOBIG;
-    int refused = server_refusal(s);
-    if (refused != 0)
-        return refused;
-    if (s->disk_low) { /* a follower's raft_propose says NOT_LEADER, with the hint */
+    int refused = len > LUM_COMMAND_BODY_MAX ? -LUM_ETOOBIG : server_refusal(s);
+    if (refused == 0 && s->disk_low) { /* a follower's raft_propose says NOT_LEADER, with the hint */
         struct raft_status st;
         raft_status(s->raft, &st);
         if (st.role == RAFT_LEADER)
-            return -LUM_ENOSPC;
+            refused = -LUM_ENOSPC;
+    }
+    if (refused != 0) {
+        metrics_proposal(&s->metrics, refused);
+        return refused;
     }
     struct raft_entry *e = &s->propose_entry;
     int rv = lum_command_build(e, client_id, seq, clock_wall_ms(), body, len);
-    if (rv != 0)
-        return rv;
-    return raft_propose(s->raft, type, e->payload, e->len, index_out);
+    if (rv == 0)
+        rv = raft_propose(s->raft, type, e->payload, e->len, index_out);
+    metrics_proposal(&s->metrics, rv);
+    return rv;
 }
 
 int server_refusal(struct server *s)
@@ -156,6 +157,7 @@ static void server_apply(struct server *s, const struct raft_entry *e)
 {
     int status;
     struct lum_result res;
+    s->metrics.entries_applied++;
     server_apply_entry(s, e, &status, &res);
     /* res points into the machine, which the reads below use: keep a copy */
     uint8_t data[SESSION_DATA_MAX];
@@ -166,12 +168,15 @@ static void server_apply(struct server *s, const struct raft_entry *e)
     uint32_t slot;
     while (pending_heap_pop_upto(&s->pending, e->index, &slot)) {
         struct pending *pd = &s->pending.slots[slot];
-        if (pd->kind == PENDING_READ_APPLY)
+        if (pd->kind == PENDING_READ_APPLY) {
             server_answer_read(s, pd);
-        else if (pd->index == e->index && pd->term == e->term)
+        } else if (pd->index == e->index && pd->term == e->term) {
+            metrics_outcome(&s->metrics, METRICS_OUT_APPLIED);
             server_answer(s, pd, status, &res);
-        else /* another leader's entry took that index: ours is lost, retry there */
+        } else { /* another leader's entry took that index: ours is lost, retry there */
+            metrics_outcome(&s->metrics, METRICS_OUT_LOST);
             server_answer(s, pd, -LUM_ENOTLEADER, NULL);
+        }
         pending_release(&s->pending, slot);
     }
 }
@@ -183,10 +188,12 @@ static void server_settle_pending(struct server *s, uint64_t upto)
     uint32_t slot;
     while (pending_heap_pop_upto(&s->pending, upto, &slot)) {
         struct pending *pd = &s->pending.slots[slot];
-        if (pd->kind == PENDING_READ_APPLY)
+        if (pd->kind == PENDING_READ_APPLY) {
             server_answer_read(s, pd);
-        else
+        } else {
+            metrics_outcome(&s->metrics, METRICS_OUT_UNKNOWN);
             server_answer(s, pd, -LUM_ENOTLEADER, NULL);
+        }
         pending_release(&s->pending, slot);
     }
 }
@@ -258,6 +265,9 @@ static bool server_finish_ready(struct server *s, struct raft_ready *rd)
             lum_error("cannot persist the log: %s; stopping", err.msg);
             exit(1);
         }
+        metrics_fsync(&s->metrics, storage_last_sync_ns(s->storage));
+        if (rd->n_entries)
+            metrics_append_batch(&s->metrics, rd->n_entries);
         if (s->nospace) {
             lum_info("space again: the log is written after %llu ms; accepting writes",
                      (unsigned long long)(clock_mono_ms() - s->nospace_since_ms));
@@ -319,6 +329,7 @@ flush:
     peers_flush(s);
     resp_flush(s);
     clients_flush(s);
+    http_flush(s);
     server_log_role(s);
 }
 
@@ -373,6 +384,7 @@ static void server_on_timer(struct loop_watch *w, uint32_t events)
     server_check_disk(s, now);
     limits_tick(s, now);
     backup_tick(s, now);
+    http_tick(s, now);
     if (s->stopping) {
         struct raft_status st;
         raft_status(s->raft, &st);
@@ -545,6 +557,7 @@ int server_create(const struct server_config *cfg, struct server **out, struct l
     s->fsm_ops = cfg->fsm_ops ? cfg->fsm_ops : lum_fsm_find(cfg->state_machine);
     LUM_ASSERT(s->fsm_ops != NULL);
     s->fsm = s->fsm_ops->create();
+    metrics_init(&s->metrics);
     s->decode_entries = calloc(WIRE_BATCH_MAX, sizeof *s->decode_entries);
     s->chunk_buf = malloc(WIRE_SNAP_CHUNK_MAX);
     int rv = -LUM_ENOMEM;
@@ -562,6 +575,8 @@ int server_create(const struct server_config *cfg, struct server **out, struct l
         rv = clients_init(s, err);
     if (rv == 0)
         rv = resp_init(s, err);
+    if (rv == 0)
+        rv = http_init(s, err);
     if (rv != 0)
         goto err_destroy;
     *out = s;
@@ -609,6 +624,7 @@ void server_destroy(struct server *s)
     clients_close(s);
     backup_close(s);
     resp_close(s);
+    http_close(s);
     server_close_watch(s, &s->timer);
     server_close_watch(s, &s->signals);
     server_close_watch(s, &s->peer_listen);

@@ -9,6 +9,7 @@
 #include "luminous/io.h"
 #include "luminous/server.h"
 #include "luminous/storage.h"
+#include "http_int.h"
 
 #define SERVER_CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -181,6 +182,8 @@ struct resp_server;
 /* Listens on resp_listen when it is configured. 0 or -LUM_EIO / -LUM_ENOMEM. */
 int  resp_init(struct server *s, struct lum_err *err);
 void resp_close(struct server *s);
+/* Open Redis-protocol clients (they are among s->clients_count). */
+uint32_t resp_clients_count(const struct server *s);
 /* Once per loop turn, before clients_flush: the follower's link to the leader. */
 void resp_flush(struct server *s);
 /* The answer to a Redis client's request (request_id is its place in the pipeline). */
@@ -330,6 +333,87 @@ int  backup_serve(struct server *s, const struct wire_backup_ask *ask, struct wi
 void backup_tick(struct server *s, uint64_t now_ms);
 void backup_close(struct server *s);
 
+/* ---- metrics (metrics.c): what GET /metrics reports ------------------------------------------
+ * Counters the server bumps where things happen (small calls, no I/O); gauges (role, indexes,
+ * peers, connections) are read from the server when a scrape asks (http_routes.c). */
+enum metrics_conn { METRICS_CONN_PEER_OUT, METRICS_CONN_PEER_IN, METRICS_CONN_CLIENT,
+                    METRICS_CONN_RESP, METRICS_CONN_HTTP, METRICS_CONN_KINDS };
+/* Their label values ("peer_out", ..., "resp", "http"). */
+extern const char *const metrics_conn_names[METRICS_CONN_KINDS];
+enum metrics_request { METRICS_REQ_COMMAND, METRICS_REQ_QUERY, METRICS_REQ_QUERY_STALE,
+                       METRICS_REQ_STATUS, METRICS_REQ_MEMBERS, METRICS_REQ_TRANSFER,
+                       METRICS_REQ_SNAPSHOT, METRICS_REQ_BACKUP, METRICS_REQ_INVALID,
+                       METRICS_REQ_KINDS };
+/* raft_propose's answer to a proposal (a client write or housekeeping). */
+enum metrics_proposal { METRICS_PROP_ACCEPTED, METRICS_PROP_NOT_LEADER, METRICS_PROP_NO_SPACE,
+                        METRICS_PROP_TOO_BIG, METRICS_PROP_BUSY, METRICS_PROP_OTHER,
+                        METRICS_PROP_KINDS };
+/* What became of a client write that was accepted: its entry was applied, another leader's
+ * entry took its index (lost), or a snapshot covered it (unknown: the client retries). */
+enum metrics_outcome { METRICS_OUT_APPLIED, METRICS_OUT_LOST, METRICS_OUT_UNKNOWN,
+                       METRICS_OUT_KINDS };
+#define METRICS_HTTP_CODES 10u
+
+struct server_metrics {
+    uint64_t requests[METRICS_REQ_KINDS];       /* client requests, by op               */
+    uint64_t proposals[METRICS_PROP_KINDS];
+    uint64_t outcomes[METRICS_OUT_KINDS];
+    uint64_t entries_applied;                   /* committed entries applied, any type  */
+    uint64_t bytes_in[METRICS_CONN_KINDS], bytes_out[METRICS_CONN_KINDS]; /* conn sum_* */
+    uint64_t http_responses[METRICS_HTTP_CODES]; /* by status, see metrics_http_codes   */
+    struct prom_hist fsync_seconds;             /* storage_sync, one per ready batch    */
+    struct prom_hist append_entries;            /* entries persisted per ready batch    */
+    struct prom_hist snapshot_seconds;          /* fork to a reaped child, written ones */
+    uint64_t snapshots_ok, snapshots_failed, snapshots_installed;
+    uint64_t snapshot_started_ns;               /* monotonic; 0: none being written     */
+    uint64_t leader_heard_ms, leader_heard_from; /* the last APPEND/HEARTBEAT, for /health */
+};
+
+void metrics_init(struct server_metrics *m);
+/* raft_propose's (or server_propose's refusal's) return code. */
+void metrics_proposal(struct server_metrics *m, int rv);
+void metrics_fsync(struct server_metrics *m, uint64_t ns);
+void metrics_snapshot_started(struct server_metrics *m);
+void metrics_snapshot_done(struct server_metrics *m, bool ok);
+void metrics_leader_heard(struct server_metrics *m, uint64_t from);
+void metrics_http_response(struct server_metrics *m, int status);
+/* The counter and histogram families, in the text format. */
+void metrics_render_counters(const struct server_metrics *m, struct strbuf *b);
+
+static inline void metrics_request(struct server_metrics *m, enum metrics_request k)
+{
+    m->requests[k]++;
+}
+static inline void metrics_outcome(struct server_metrics *m, enum metrics_outcome k)
+{
+    m->outcomes[k]++;
+}
+static inline void metrics_append_batch(struct server_metrics *m, uint32_t entries)
+{
+    prom_hist_observe(&m->append_entries, entries);
+}
+/* Counts c's traffic in the totals of its kind (after conn_open). */
+static inline void metrics_conn(struct server_metrics *m, struct conn *c, enum metrics_conn k)
+{
+    c->sum_in = &m->bytes_in[k];
+    c->sum_out = &m->bytes_out[k];
+}
+
+/* ---- the HTTP endpoint (http.c, http_routes.c) -------------------------------------------------
+ * Only when http_listen is configured. GET/HEAD /metrics, /health, /status (README). */
+struct http_server;
+int  http_init(struct server *s, struct lum_err *err);   /* 0 also when not configured */
+void http_close(struct server *s);
+/* Answers the requests that arrived this loop turn (after the ready drain, so what they
+ * report is the state after it: applied caught up with commit where it can). */
+void http_flush(struct server *s);
+/* Every timer tick: closes idle and lingering connections. */
+void http_tick(struct server *s, uint64_t now_ms);
+uint32_t http_conns_count(const struct server *s);
+/* The answer to GET path: status, content type and body (routes, http_routes.c). */
+int  http_route(struct server *s, const char *path, size_t path_len, const char **type_out,
+                struct strbuf *body);
+
 /* ---- the server ---------------------------------------------------------------------------------- */
 
 struct server {
@@ -386,6 +470,8 @@ struct server {
     bool     nospace_reap;             /* a SIGCHLD came meanwhile: reap once free again  */
     bool     disk_low;                 /* free space below SERVER_DISK_RESERVE_BYTES     */
     uint64_t disk_checked_ms;
+    struct server_metrics metrics;     /* GET /metrics (metrics.c)              */
+    struct http_server *http;          /* NULL without http_listen (http.c)     */
 };
 
 /* server.c */

@@ -103,6 +103,7 @@ int snapshot_start(struct server *s)
              (unsigned long long)(clock_mono_ms() - t0));
     s->snap_child = pid;
     s->snap_child_index = st.applied_index;
+    metrics_snapshot_started(&s->metrics);
     return 0;
 }
 
@@ -114,8 +115,10 @@ void snapshot_reaped(struct server *s, int status)
         lum_error("snapshot at index %llu failed (child status %d); the log is kept",
                   (unsigned long long)index, status);
         admin_snapshot_done(s, 0);
+        metrics_snapshot_done(&s->metrics, false);
         return;
     }
+    metrics_snapshot_done(&s->metrics, true);
     raft_snapshot_taken(s->raft, index);
     s->snap_prev_index = s->snap_index;
     s->snap_index = index;
@@ -212,6 +215,7 @@ void snapshot_install(struct server *s, const struct raft_snapshot_meta *sm)
         exit(1);
     }
     s->snap_prev_index = 0;
+    s->metrics.snapshots_installed++;
     snap_remove_older(storage_dirfd(s->storage), sm->index);
     lum_info("installed the leader's snapshot at index %llu", (unsigned long long)sm->index);
 }

@@ -24,6 +24,7 @@ struct storage {
     uint64_t     slow_syncs;        /* slower than STORAGE_SLOW_SYNC_MS, not yet reported */
     uint64_t     slow_sync_max_ms;
     uint64_t     slow_reported_ms;  /* when the last report went out                      */
+    uint64_t     last_sync_ns;      /* the duration of the last storage_sync             */
 };
 
 /* A sync this slow stalls every write the cluster acknowledges; it is reported (at most one
@@ -254,11 +255,11 @@ int storage_append(struct storage *st, const struct raft_entry *entries, uint32_
     return wal_append(st->wal, entries, n, err);
 }
 
-static uint64_t storage_now_ms(void)
+static uint64_t storage_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void storage_note_sync_time(struct storage *st, uint64_t t0, uint64_t t1)
@@ -281,13 +282,20 @@ static void storage_note_sync_time(struct storage *st, uint64_t t0, uint64_t t1)
 void storage_sync(struct storage *st)
 {
     struct lum_err err;
-    uint64_t t0 = storage_now_ms();
+    uint64_t t0 = storage_now_ns();
     if (wal_sync(st->wal, &err) != 0 || meta_sync(st->meta, &err) != 0) {
         lum_error("%s: %s; after a failed sync the page cache can no longer be trusted: "
                   "exiting", st->data_dir, err.msg);
         exit(1);
     }
-    storage_note_sync_time(st, t0, storage_now_ms());
+    uint64_t t1 = storage_now_ns();
+    st->last_sync_ns = t1 - t0;
+    storage_note_sync_time(st, t0 / 1000000u, t1 / 1000000u);
+}
+
+uint64_t storage_last_sync_ns(const struct storage *st)
+{
+    return st->last_sync_ns;
 }
 
 int storage_persist(struct storage *st, const struct raft_ready *rd, struct lum_err *err)

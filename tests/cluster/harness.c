@@ -174,11 +174,14 @@ uint16_t cluster_free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* Ports per node: peer, client, http, resp. */
+#define CLUSTER_PORTS_PER_NODE 4u
+
 /* n distinct free ports: all are bound at once before any is released. */
 static void cluster_free_ports(uint16_t *ports, uint32_t n)
 {
-    int fds[2 * CLUSTER_NODES_MAX];
-    cr_assert_leq(n, 2 * CLUSTER_NODES_MAX);
+    int fds[CLUSTER_PORTS_PER_NODE * CLUSTER_NODES_MAX];
+    cr_assert_leq(n, CLUSTER_PORTS_PER_NODE * CLUSTER_NODES_MAX);
     for (uint32_t i = 0; i < n; i++) {
         fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         cr_assert_geq(fds[i], 0, "harness: socket: %s", strerror(errno));
@@ -216,22 +219,6 @@ static bool cluster_extra_sets(const char *extra, const char *key)
     return false;
 }
 
-/* A resp_listen port per node, distinct from each other and from every peer and client
- * port (picked apart from those, so a port released there could come back here). */
-static void cluster_resp_ports(struct cluster *c)
-{
-    uint16_t ports[CLUSTER_NODES_MAX];
-    for (bool clash = true; clash;) {
-        cluster_free_ports(ports, c->n);
-        clash = false;
-        for (uint32_t i = 0; i < c->n; i++)
-            for (uint32_t j = 0; j < c->n; j++)
-                clash |= ports[i] == c->nodes[j].peer_port || ports[i] == c->nodes[j].client_port;
-    }
-    for (uint32_t i = 0; i < c->n; i++)
-        c->nodes[i].resp_port = ports[i];
-}
-
 /* Node i's config: with member lines for the cluster's initial members, or with none (a
  * server that idles until a leader adds it). */
 static void cluster_write_config(struct cluster *c, uint32_t i, bool with_members)
@@ -244,9 +231,10 @@ static void cluster_write_config(struct cluster *c, uint32_t i, bool with_member
                        "data_dir = %s\n"
                        "peer_listen = %s\n"
                        "client_listen = %s\n"
-                       "resp_listen = 127.0.0.1:%u\n",
+                       "resp_listen = 127.0.0.1:%u\n"
+                       "http_listen = %s\n",
                        (unsigned long long)nd->id, (unsigned long long)nd->id, nd->data_dir,
-                       nd->peer_addr, nd->client_addr, nd->resp_port);
+                       nd->peer_addr, nd->client_addr, nd->resp_port, nd->http_addr);
     for (uint32_t m = 0; with_members && m < c->members; m++)
         off += snprintf(text + off, sizeof text - (size_t)off, "member = %llu %s %s\n",
                         (unsigned long long)c->nodes[m].id, c->nodes[m].peer_addr,
@@ -291,14 +279,17 @@ struct cluster *cluster_create_with_idle(uint32_t n, uint32_t members, const cha
     c->members = members;
     cr_assert_lt(strlen(extra ? extra : ""), sizeof c->extra, "harness: extra config too long");
     snprintf(c->extra, sizeof c->extra, "%s", extra ? extra : "");
-    uint16_t ports[2 * CLUSTER_NODES_MAX];
-    cluster_free_ports(ports, 2 * n);
+    uint16_t ports[CLUSTER_PORTS_PER_NODE * CLUSTER_NODES_MAX];
+    cluster_free_ports(ports, CLUSTER_PORTS_PER_NODE * n);
     size_t off = 0;
     for (uint32_t i = 0; i < n; i++) {
         struct cluster_node *nd = &c->nodes[i];
         nd->id = i + 1;
-        nd->peer_port = ports[2 * i];
-        nd->client_port = ports[2 * i + 1];
+        nd->peer_port = ports[CLUSTER_PORTS_PER_NODE * i];
+        nd->client_port = ports[CLUSTER_PORTS_PER_NODE * i + 1];
+        nd->http_port = ports[CLUSTER_PORTS_PER_NODE * i + 2];
+        nd->resp_port = ports[CLUSTER_PORTS_PER_NODE * i + 3];
+        snprintf(nd->http_addr, sizeof nd->http_addr, "127.0.0.1:%u", nd->http_port);
         snprintf(nd->peer_addr, sizeof nd->peer_addr, "127.0.0.1:%u", nd->peer_port);
         snprintf(nd->client_addr, sizeof nd->client_addr, "127.0.0.1:%u", nd->client_port);
         snprintf(nd->conf_path, sizeof nd->conf_path, "%s/node%u.conf", c->dir, i + 1);
@@ -307,7 +298,6 @@ struct cluster *cluster_create_with_idle(uint32_t n, uint32_t members, const cha
         off += (size_t)snprintf(c->clients_list + off, sizeof c->clients_list - off, "%s%s",
                                 i ? "," : "", nd->client_addr);
     }
-    cluster_resp_ports(c);
     for (uint32_t i = 0; i < n; i++) {
         c->nodes[i].outside = i >= members;
         cluster_write_config(c, i, i < members);

@@ -42,6 +42,8 @@ struct cluster_node {
     uint16_t peer_port, client_port;
     uint16_t resp_port;               /* resp_listen (the Redis protocol), in every config */
     char     peer_addr[32], client_addr[32];
+    uint16_t http_port;               /* http_listen: GET /metrics, /health, /status       */
+    char     http_addr[32];
     char     conf_path[PATH_MAX], log_path[PATH_MAX], data_dir[PATH_MAX];
     pid_t    pid;                     /* 0 when not running                                */
     int      starts;                  /* how many times started                            */

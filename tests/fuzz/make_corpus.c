@@ -359,6 +359,22 @@ static void corpus_kv(void)
     corpus_put("kv", "load_snapshot", NULL, 0, kv_seed, kv_seed_len);
 }
 
+/* HTTP requests as a scraper, a health check and a browser send them (fuzz_http). */
+static void corpus_http(void)
+{
+    static const char scrape[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:7201\r\n"
+                                 "User-Agent: Prometheus/2.42.0\r\nAccept: text/plain;"
+                                 "version=0.0.4;q=1,*/*;q=0.1\r\nAccept-Encoding: gzip\r\n"
+                                 "X-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n";
+    static const char health[] = "HEAD /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                 "GET /status?x=1 HTTP/1.1\nHost: a\nConnection: close\n\n";
+    static const char post[] = "POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\nhi";
+    corpus_put("http", "scrape", NULL, 0, scrape, sizeof scrape - 1);
+    corpus_put("http", "health_pipelined", NULL, 0, health, sizeof health - 1);
+    corpus_put("http", "post_with_body", NULL, 0, post, sizeof post - 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -373,5 +389,6 @@ int main(int argc, char **argv)
     corpus_config("raft.conf.example");
     corpus_wal();
     corpus_kv();
+    corpus_http();
     return 0;
 }

@@ -118,6 +118,8 @@ Test(config, raft_conf_example_parses_as_node_1_of_three)
     cr_assert_str_eq(cfg.data_dir, "data/node1");
     cr_assert_str_eq(cfg.peer_listen_addr, "127.0.0.1:7001");
     cr_assert_str_eq(cfg.client_listen_addr, "127.0.0.1:7101");
+    cr_assert_str_eq(cfg.resp_listen_addr, "127.0.0.1:7201");
+    cr_assert_str_eq(cfg.http_listen_addr, "127.0.0.1:7301");
     cr_assert_eq(cfg.n_members, 3);
     for (uint32_t i = 0; i < 3; i++) {
         cr_assert_eq(cfg.members[i].id, i + 1);
@@ -537,4 +539,18 @@ Test(config, resp_listen_is_off_by_default_and_parsed_as_an_address)
     config_refused(CONFIG_REQUIRED "resp_listen = 127.0.0.1:0\n", 5, "resp_listen: bad address");
     cr_assert_eq(server_config_load("raft.conf.example", &cfg, &err), 0, "%s", err.msg);
     cr_assert_str_eq(cfg.resp_listen_addr, "127.0.0.1:7201", "raft.conf.example turns it on");
+}
+
+Test(config, http_listen_is_off_by_default_and_must_not_reuse_a_listen_address)
+{
+    config_accepted(CONFIG_REQUIRED);
+    cr_assert_str_eq(cfg.http_listen_addr, "", "no HTTP endpoint unless asked for");
+    config_accepted(CONFIG_REQUIRED "http_listen = 127.0.0.1:7301\n");
+    cr_assert_str_eq(cfg.http_listen_addr, "127.0.0.1:7301");
+    cr_assert_eq(ntohs(cfg.http_listen.sin_port), 7301);
+    config_refused(CONFIG_REQUIRED "http_listen = nowhere\n", 5, "http_listen");
+    config_refused(CONFIG_REQUIRED "http_listen = 127.0.0.1:7101\n", 5,
+                   "http_listen 127.0.0.1:7101 is also client_listen");
+    config_refused(CONFIG_REQUIRED "resp_listen = 127.0.0.1:7301\nhttp_listen = 127.0.0.1:7301\n",
+                   6, "http_listen 127.0.0.1:7301 is also resp_listen");
 }
