@@ -68,6 +68,10 @@ static int backup_fetch(struct lum_client *c, struct backup_file *f, struct lum_
                      (unsigned long long)ask.index);
             return -LUM_EAGAIN;
         }
+        if (r.status == -LUM_ECORRUPT) { /* its snapshot failed its crc: it writes anew */
+            lum_errf(err, "the leader's snapshot is damaged on its disk (it writes a new one)");
+            return -LUM_EAGAIN;
+        }
         if (r.status != 0) {
             lum_errf(err, "the leader answered: %s", lum_strerror(r.status));
             return r.status;
