@@ -53,8 +53,8 @@ static void usage(FILE *f)
             "--cluster defaults to $LUMINOUS_CLUSTER, then " LUM_CLUSTER_DEFAULT "\n"
             "--secret-file (the cluster secret, when the servers have secret_file) defaults\n"
             "  to $LUMINOUS_SECRET_FILE\n"
-            "exit: 0 ok, 1 no such key / no match, 2 usage, 3 cluster unavailable, timed out or\n"
-            "  authentication refused\n");
+            "exit: 0 ok, 1 no such key / no match / backup FILE not written, 2 usage,\n"
+            "  3 cluster unavailable, timed out or authentication refused\n");
 }
 
 static void json_string(const void *data, size_t len)
