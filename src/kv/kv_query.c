@@ -31,6 +31,14 @@ static void kv_query_get(struct kv *kv, const uint8_t *req, uint32_t len, uint64
     out->len = it->vlen;
 }
 
+/* The item of the next key of a multi-key request (NULL if absent or expired); *p moves on. */
+static struct kv_item *kv_query_next_key(struct kv *kv, const uint8_t **p, uint64_t now_ms)
+{
+    struct kv_key k;
+    *p = kv_next_key(*p, &k);
+    return kv_query_find(kv, k.key, (uint16_t)k.len, now_ms);
+}
+
 /* Two passes over the keys: the first sizes the answer (refused beyond KV_ANSWER_MAX), the
  * second writes it into kv->reply, which outlives the call as fsm.h requires. */
 static int kv_query_mget(struct kv *kv, const struct kv_multi_req *r, uint64_t now_ms,
@@ -39,9 +47,7 @@ static int kv_query_mget(struct kv *kv, const struct kv_multi_req *r, uint64_t n
     uint64_t size = 0;
     const uint8_t *p = r->first;
     for (uint16_t i = 0; i < r->count; i++) {
-        struct kv_key k;
-        p = kv_next_key(p, &k);
-        struct kv_item *it = kv_query_find(kv, k.key, (uint16_t)k.len, now_ms);
+        struct kv_item *it = kv_query_next_key(kv, &p, now_ms);
         size += 5 + (it ? it->vlen : 0);
     }
     if (size > KV_ANSWER_MAX)
@@ -56,9 +62,7 @@ static int kv_query_mget(struct kv *kv, const struct kv_multi_req *r, uint64_t n
     uint8_t *w = kv->reply;
     p = r->first;
     for (uint16_t i = 0; i < r->count; i++) {
-        struct kv_key k;
-        p = kv_next_key(p, &k);
-        struct kv_item *it = kv_query_find(kv, k.key, (uint16_t)k.len, now_ms);
+        struct kv_item *it = kv_query_next_key(kv, &p, now_ms);
         w[0] = it != NULL;
         lum_put_u32(w + 1, it ? it->vlen : 0);
         if (it && it->vlen)
@@ -79,9 +83,7 @@ static void kv_query_exists(struct kv *kv, const struct kv_multi_req *r, uint64_
     uint32_t found = 0;
     const uint8_t *p = r->first;
     for (uint16_t i = 0; i < r->count; i++) {
-        struct kv_key k;
-        p = kv_next_key(p, &k);
-        if (kv_query_find(kv, k.key, (uint16_t)k.len, now_ms))
+        if (kv_query_next_key(kv, &p, now_ms))
             found++;
     }
     lum_put_u32(kv->answer, found);

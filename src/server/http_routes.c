@@ -18,52 +18,56 @@ static void routes_gauge(struct strbuf *b, const char *name, const char *help, u
     prom_sample_u64(b, name, NULL, 0, v);
 }
 
-/* The leader's view of each other member: how far its log matches ours. */
-static void routes_peers(struct server *s, const struct raft_status *st, struct strbuf *b)
+static void routes_peer_sample(struct strbuf *b, const char *name, uint64_t peer_id,
+                               uint64_t v)
+{
+    char peer[24];
+    snprintf(peer, sizeof peer, "%llu", (unsigned long long)peer_id);
+    struct prom_label l = {"peer", peer};
+    prom_sample_u64(b, name, &l, 1, v);
+}
+
+/* The leader's view of each other member: how far its log matches ours (its match index,
+ * then how far behind our last index that is: a family's samples must stay together). */
+static void routes_peer_progress(struct server *s, const struct raft_status *st,
+                                 struct strbuf *b)
 {
     struct raft_members now;
     raft_members(s->raft, &now, NULL);
-    prom_family(b, "luminous_peer_match_index", "gauge",
-                "Leader only: the highest log index known replicated on each other member.");
-    for (uint32_t i = 0; st->role == RAFT_LEADER && i < now.count; i++) {
-        uint64_t id = now.members[i].id, match = 0;
-        if (id == st->id || raft_match_index(s->raft, id, &match) != 0)
-            continue;
-        char peer[24];
-        snprintf(peer, sizeof peer, "%llu", (unsigned long long)id);
-        struct prom_label l = {"peer", peer};
-        prom_sample_u64(b, "luminous_peer_match_index", &l, 1, match);
+    static const struct {
+        const char *name, *help;
+    } families[] = {
+        {"luminous_peer_match_index",
+         "Leader only: the highest log index known replicated on each other member."},
+        {"luminous_peer_lag_entries",
+         "Leader only: last_index minus each other member's match index."},
+    };
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        prom_family(b, families[f].name, "gauge", families[f].help);
+        for (uint32_t i = 0; st->role == RAFT_LEADER && i < now.count; i++) {
+            uint64_t id = now.members[i].id, match = 0;
+            if (id == st->id || raft_match_index(s->raft, id, &match) != 0)
+                continue;
+            uint64_t lag = st->last_index > match ? st->last_index - match : 0;
+            routes_peer_sample(b, families[f].name, id, f == 0 ? match : lag);
+        }
     }
-    prom_family(b, "luminous_peer_lag_entries", "gauge",
-                "Leader only: last_index minus each other member's match index.");
-    for (uint32_t i = 0; st->role == RAFT_LEADER && i < now.count; i++) {
-        uint64_t id = now.members[i].id, match = 0;
-        if (id == st->id || raft_match_index(s->raft, id, &match) != 0)
-            continue;
-        char peer[24];
-        snprintf(peer, sizeof peer, "%llu", (unsigned long long)id);
-        struct prom_label l = {"peer", peer};
-        prom_sample_u64(b, "luminous_peer_lag_entries", &l, 1,
-                        st->last_index > match ? st->last_index - match : 0);
-    }
+}
+
+static void routes_peers(struct server *s, const struct raft_status *st, struct strbuf *b)
+{
+    routes_peer_progress(s, st, b);
     prom_family(b, "luminous_peer_connected", "gauge",
                 "1 while our connection to the peer is up (connected, authenticated, hello "
                 "sent).");
-    for (uint32_t i = 0; i < s->n_peers; i++) {
-        char peer[24];
-        snprintf(peer, sizeof peer, "%llu", (unsigned long long)s->peers[i].id);
-        struct prom_label l = {"peer", peer};
-        prom_sample_u64(b, "luminous_peer_connected", &l, 1, s->peers[i].ready);
-    }
+    for (uint32_t i = 0; i < s->n_peers; i++)
+        routes_peer_sample(b, "luminous_peer_connected", s->peers[i].id, s->peers[i].ready);
     prom_family(b, "luminous_peer_messages_dropped_total", "counter",
                 "Messages to the peer dropped: not connected, or it does not read (Raft "
                 "resends).");
-    for (uint32_t i = 0; i < s->n_peers; i++) {
-        char peer[24];
-        snprintf(peer, sizeof peer, "%llu", (unsigned long long)s->peers[i].id);
-        struct prom_label l = {"peer", peer};
-        prom_sample_u64(b, "luminous_peer_messages_dropped_total", &l, 1, s->peers[i].dropped);
-    }
+    for (uint32_t i = 0; i < s->n_peers; i++)
+        routes_peer_sample(b, "luminous_peer_messages_dropped_total", s->peers[i].id,
+                           s->peers[i].dropped);
 }
 
 static void routes_metrics(struct server *s, struct strbuf *b)

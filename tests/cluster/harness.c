@@ -963,6 +963,23 @@ void cluster_wait_stale_value(struct cluster *c, uint32_t i, const char *key, co
 
 /* ---- child programs ------------------------------------------------------------------------------ */
 
+bool cluster_reap(pid_t pid, uint32_t limit_ms, int *status)
+{
+    uint64_t deadline = clock_mono_ms() + limit_ms;
+    bool exited = true;
+    while (waitpid(pid, status, WNOHANG) != pid) {
+        if (clock_mono_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, status, 0);
+            exited = false;
+            break;
+        }
+        cluster_pause_ms(5);
+    }
+    cluster_pids_remove(pid);
+    return exited;
+}
+
 static void cluster_read_output(const char *path, char *buf, size_t cap)
 {
     size_t len = 0;
@@ -1015,21 +1032,9 @@ void cluster_exec(struct cluster *c, struct cluster_run *r, uint32_t limit_ms,
     close(out_fd);
     close(err_fd);
 
-    uint64_t deadline = clock_mono_ms() + limit_ms;
     int status;
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            break;
-        if (clock_mono_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            cluster_pids_remove(pid);
-            cr_assert_fail("%s did not finish within %u ms", prog, limit_ms);
-        }
-        cluster_pause_ms(5);
-    }
-    cluster_pids_remove(pid);
+    if (!cluster_reap(pid, limit_ms, &status))
+        cr_assert_fail("%s did not finish within %u ms", prog, limit_ms);
     r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     cluster_read_output(out_path, r->out, sizeof r->out);
     cluster_read_output(err_path, r->err, sizeof r->err);
@@ -1053,6 +1058,27 @@ static void cluster_ctl_va(struct cluster *c, struct cluster_run *r, const char 
     args[n] = NULL;
     /* raftctl keeps its own deadline; this one only catches a hang */
     cluster_exec(c, r, timeout_ms + 25000, NULL, "raftctl", args);
+}
+
+pid_t cluster_ctl_spawn(struct cluster *c, int out_fd, ...)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/raftctl", c->bin_dir);
+    char *argv[48] = {path, "--cluster", c->clients_list};
+    uint32_t n = 3;
+    if (c->secret[0]) {
+        argv[n++] = "--secret-file";
+        argv[n++] = c->secret_path;
+    }
+    va_list ap;
+    va_start(ap, out_fd);
+    for (const char *a = va_arg(ap, const char *); a; a = va_arg(ap, const char *)) {
+        cr_assert_lt(n, 47u);
+        argv[n++] = (char *)a;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    return cluster_spawn(path, argv, environ, out_fd, out_fd);
 }
 
 void cluster_ctl(struct cluster *c, struct cluster_run *r, ...)

@@ -17,6 +17,7 @@
 
 #include "harness.h"
 #include "../unit/prom_check.h"
+#include "json_check.h"
 
 CLUSTER_SUITE(http);
 
@@ -252,87 +253,8 @@ Test(http, health_is_200_when_caught_up_and_503_with_a_reason_without_a_leader)
     cluster_passed();
 }
 
-/* Just enough of JSON (RFC 8259) to say whether a text is one value and nothing else. */
-static const char *json_value(const char *p);
-
-static const char *json_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    return p;
-}
-
-static const char *json_string_end(const char *p)
-{
-    if (*p++ != '"')
-        return NULL;
-    while (*p && *p != '"') {
-        if ((unsigned char)*p < 0x20)
-            return NULL;
-        if (*p == '\\') {
-            p++;
-            if (*p == 'u') {
-                for (int k = 1; k <= 4; k++)
-                    if (!strchr("0123456789abcdefABCDEF", p[k]) || !p[k])
-                        return NULL;
-                p += 4;
-            } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
-                return NULL;
-            }
-        }
-        p++;
-    }
-    return *p == '"' ? p + 1 : NULL;
-}
-
-static const char *json_value(const char *p)
-{
-    p = json_ws(p);
-    if (*p == '{' || *p == '[') {
-        char close = *p == '{' ? '}' : ']';
-        p = json_ws(p + 1);
-        if (*p == close)
-            return p + 1;
-        for (;;) {
-            if (close == '}') {
-                p = json_string_end(json_ws(p));
-                if (!p || *(p = json_ws(p)) != ':')
-                    return NULL;
-                p++;
-            }
-            p = json_value(p);
-            if (!p)
-                return NULL;
-            p = json_ws(p);
-            if (*p == ',') {
-                p++;
-                continue;
-            }
-            return *p == close ? p + 1 : NULL;
-        }
-    }
-    if (*p == '"')
-        return json_string_end(p);
-    if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0)
-        return p + 4;
-    if (strncmp(p, "false", 5) == 0)
-        return p + 5;
-    char *end;
-    strtod(p, &end);
-    return end > p && (*p == '-' || (*p >= '0' && *p <= '9')) ? end : NULL;
-}
-
-static bool json_valid(const char *text)
-{
-    const char *end = json_value(text);
-    return end && *json_ws(end) == '\0';
-}
-
 Test(http, status_is_the_json_of_raftctl_status_for_this_node)
 {
-    cr_assert(json_valid("{\"a\":[1,-2.5e3,\"x\\u0041\",true,null,{}]}\n"));
-    cr_assert_not(json_valid("{\"a\":1,}"));
-    cr_assert_not(json_valid("{\"a\":1} x"));
     struct cluster *c = cluster_up(3, NULL);
     cluster_wait_leader(c);
     for (uint32_t i = 0; i < 3; i++) {
@@ -340,7 +262,7 @@ Test(http, status_is_the_json_of_raftctl_status_for_this_node)
         http_get(c, i, "/status", &r);
         cr_assert_eq(r.status, 200);
         cr_assert(strstr(r.text, "Content-Type: application/json"), "%.300s", r.text);
-        cr_assert(json_valid(r.body), "/status is not JSON: %s", r.body);
+        cr_assert(json_valid(r.body, strlen(r.body)), "/status is not JSON: %s", r.body);
         char want[64];
         snprintf(want, sizeof want, "{\"id\":%u,", i + 1);
         cr_assert(strncmp(r.body, want, strlen(want)) == 0, "%s", r.body);

@@ -3,18 +3,17 @@
  * strict one) with every field, and `watch-status`: --count N tables, and a clean exit on
  * SIGTERM / SIGINT. */
 #include <criterion/criterion.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "json_check.h"
 
 CLUSTER_SUITE(status);
 
@@ -28,119 +27,6 @@ static int st_count(const char *text, const char *needle)
     for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
         n++;
     return n;
-}
-
-/* ---- a strict JSON checker (RFC 8259's grammar; values are not kept) ------------------------ */
-
-static const char *json_value(const char *p);
-
-static const char *json_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    return p;
-}
-
-static const char *json_string_end(const char *p)
-{
-    if (*p++ != '"')
-        return NULL;
-    while (*p && *p != '"') {
-        if ((unsigned char)*p < 0x20)
-            return NULL;
-        if (*p == '\\') {
-            p++;
-            if (*p == 'u') {
-                for (int i = 1; i <= 4; i++)
-                    if (!isxdigit((unsigned char)p[i]))
-                        return NULL;
-                p += 4;
-            } else if (!strchr("\"\\/bfnrt", *p) || !*p) {
-                return NULL;
-            }
-        }
-        p++;
-    }
-    return *p == '"' ? p + 1 : NULL;
-}
-
-static const char *json_number(const char *p)
-{
-    if (*p == '-')
-        p++;
-    if (!isdigit((unsigned char)*p))
-        return NULL;
-    if (*p == '0')
-        p++;
-    else
-        while (isdigit((unsigned char)*p))
-            p++;
-    if (*p == '.') {
-        if (!isdigit((unsigned char)*++p))
-            return NULL;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (!isdigit((unsigned char)*p))
-            return NULL;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    return p;
-}
-
-static const char *json_members(const char *p, char close, bool object)
-{
-    p = json_ws(p + 1);
-    if (*p == close)
-        return p + 1;
-    for (;;) {
-        if (object) {
-            p = json_string_end(p);
-            if (!p)
-                return NULL;
-            p = json_ws(p);
-            if (*p++ != ':')
-                return NULL;
-        }
-        p = json_value(json_ws(p));
-        if (!p)
-            return NULL;
-        p = json_ws(p);
-        if (*p == close)
-            return p + 1;
-        if (*p++ != ',')
-            return NULL;
-        p = json_ws(p);
-    }
-}
-
-static const char *json_value(const char *p)
-{
-    switch (*p) {
-    case '{': return json_members(p, '}', true);
-    case '[': return json_members(p, ']', false);
-    case '"': return json_string_end(p);
-    case 't': return strncmp(p, "true", 4) == 0 ? p + 4 : NULL;
-    case 'f': return strncmp(p, "false", 5) == 0 ? p + 5 : NULL;
-    case 'n': return strncmp(p, "null", 4) == 0 ? p + 4 : NULL;
-    default:  return json_number(p);
-    }
-}
-
-/* True if text[0..len) is exactly one JSON value (whitespace around it allowed). */
-static bool json_valid(const char *text, size_t len)
-{
-    char *copy = strndup(text, len);
-    cr_assert_not_null(copy);
-    const char *end = json_value(json_ws(copy));
-    bool ok = end && *json_ws(end) == '\0';
-    free(copy);
-    return ok;
 }
 
 Test(status, the_json_checker_can_say_no)
@@ -267,33 +153,6 @@ Test(status, watch_status_count_prints_that_many_tables_and_json_lines)
 }
 
 /* Runs raftctl watch-status (no --count) with stdout to a file; returns its pid. */
-static pid_t st_watch_start(struct cluster *c, const char *out_path)
-{
-    char prog[PATH_MAX + 16];
-    snprintf(prog, sizeof prog, "%s/raftctl", c->bin_dir);
-    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    cr_assert_geq(fd, 0, "%s: %s", out_path, strerror(errno));
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-            _exit(127);
-        execl(prog, prog, "--cluster", c->clients_list, "watch-status", (char *)NULL);
-        _exit(127);
-    }
-    close(fd);
-    return pid;
-}
-
 static int st_file_count(const char *path, const char *needle)
 {
     static char buf[CLUSTER_RUN_OUT_MAX * 4];
@@ -312,7 +171,10 @@ Test(status, watch_status_runs_until_sigterm_or_sigint_and_exits_0)
     for (size_t k = 0; k < 2; k++) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/watch-%zu.out", c->dir, k);
-        pid_t pid = st_watch_start(c, path);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+        pid_t pid = cluster_ctl_spawn(c, fd, "watch-status", (char *)NULL);
+        close(fd);
         /* it keeps refreshing: wait for a third table */
         uint64_t deadline = clock_mono_ms() + CLUSTER_WAIT_MS;
         while (st_file_count(path, "| ID ") < 3 && clock_mono_ms() < deadline)
@@ -320,15 +182,8 @@ Test(status, watch_status_runs_until_sigterm_or_sigint_and_exits_0)
         cr_assert_geq(st_file_count(path, "| ID "), 3, "it stopped refreshing");
         cr_assert_eq(kill(pid, sigs[k]), 0);
         int status = 0;
-        deadline = clock_mono_ms() + CLUSTER_WAIT_MS;
-        pid_t got = 0;
-        while ((got = waitpid(pid, &status, WNOHANG)) == 0 && clock_mono_ms() < deadline)
-            cluster_pause_ms(CLUSTER_POLL_MS);
-        if (got == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            cr_assert_fail("watch-status did not stop on signal %d", sigs[k]);
-        }
+        cr_assert(cluster_reap(pid, CLUSTER_WAIT_MS, &status),
+                  "watch-status did not stop on signal %d", sigs[k]);
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "signal %d: wait status %d", sigs[k], status);
     }
