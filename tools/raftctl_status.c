@@ -169,8 +169,9 @@ void ctl_status_json(FILE *out, const struct ctl_status_row *rows, uint32_t n)
         size_t len = wire_status_json(NULL, 0, &r->st, r->addr, r->lag);
         char *buf = malloc(len + 1);
         if (!buf) {
-            fprintf(out, "{\"id\":%llu,\"error\":\"out of memory\"}",
-                    (unsigned long long)r->st.id);
+            fprintf(out, "{\"id\":%llu,\"addr\":", (unsigned long long)r->st.id);
+            status_json_text(out, r->addr);
+            fputs(",\"error\":\"out of memory\"}", out);
             continue;
         }
         wire_status_json(buf, len + 1, &r->st, r->addr, r->lag);
