@@ -3,7 +3,6 @@
 #ifndef LUMINOUS_SERVER_H
 #define LUMINOUS_SERVER_H
 
-#include <limits.h>
 #include <netinet/in.h>
 #include <stdint.h>
 
@@ -29,9 +28,13 @@ struct server_member {
 #define SERVER_CLIENT_FRAME_MIN  (2u * RAFT_ENTRY_SIZE)
 #define SERVER_CLIENT_OUTPUT_MIN (64u << 10)
 
+/* Linux's PATH_MAX, spelled out: <limits.h> has PATH_MAX only with POSIX feature macros, and
+ * a program on this header may be built with a strict -std=c11 (config.c checks the two). */
+#define SERVER_PATH_MAX 4096
+
 struct server_config {
     uint64_t id;
-    char     data_dir[PATH_MAX];
+    char     data_dir[SERVER_PATH_MAX];
     char     peer_listen_addr[WIRE_ADDR_MAX + 1], client_listen_addr[WIRE_ADDR_MAX + 1];
     char     peer_advertise_addr[WIRE_ADDR_MAX + 1]; /* our member line's, else listen's */
     struct sockaddr_in peer_listen, client_listen;
@@ -54,7 +57,7 @@ struct server_config {
     uint32_t max_client_output;      /* answers queued to one client before cutting it */
     uint32_t client_idle_timeout_ms; /* close a client silent this long; 0: never    */
     int      log_level;              /* enum lum_log_level                           */
-    char     secret_file[PATH_MAX];  /* empty: no authentication                     */
+    char     secret_file[SERVER_PATH_MAX];  /* empty: no authentication                     */
     struct lum_secret secret;        /* its contents; len 0 when not configured      */
     char     resp_listen_addr[WIRE_ADDR_MAX + 1]; /* the Redis protocol; "" when off */
     struct sockaddr_in resp_listen;

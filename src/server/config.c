@@ -2,6 +2,7 @@
  * an operator reads it at 3 a.m.: "raft.conf:7: unknown key \"tick\"". */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +118,7 @@ enum config_key {
 };
 
 _Static_assert(KEY_COUNT_ <= 64, "config_parse.seen has a bit per key");
+_Static_assert(SERVER_PATH_MAX == PATH_MAX, "server.h's path buffers are the system's");
 static const char *const config_keys[KEY_COUNT_] = {
     "id", "data_dir", "peer_listen", "client_listen", "member", "cluster", "state_machine",
     "tick_ms", "election_ticks", "heartbeat_ticks", "max_inflight", "max_batch",

@@ -65,6 +65,16 @@ case "$flags" in
     *"-I$U/include"*"-L$U/lib"*"-lluminous"*) ;;
     *) fail "pkg-config --cflags --libs luminous gave \"$flags\"" ;;
 esac
+# Each installed header stands alone in strict C11, no feature macros: a program need not
+# know what the headers use to include them.
+cc=${CC:-cc}
+for h in "$U"/include/luminous/*.h; do
+    printf '#include <luminous/%s>\nint main(void) { return 0; }\n' "${h##*/}" > "$TMP/header.c"
+    "$cc" -std=c11 -pedantic -Wall -Wextra -Werror $(pkg-config --cflags luminous) \
+        -c "$TMP/header.c" -o "$TMP/header.o" > "$TMP/header.out" 2>&1 ||
+        { cat "$TMP/header.out" >&2; fail "luminous/${h##*/} does not compile alone under -std=c11"; }
+done
+say "every installed header compiles alone under -std=c11 -pedantic"
 # Built from the installed copy, outside the source tree, so only installed headers and
 # libluminous.a can be what it uses; -Werror, and a strict C11 in the example's Makefile.
 cp -r "$U/share/doc/luminous/example" "$TMP/example"
