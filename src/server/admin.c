@@ -99,6 +99,7 @@ static void admin_backup_snapshot(struct server *s, struct admin *a)
     raft_status(s->raft, &st);
     if (s->snap_child || s->nospace || st.applied_index < a->arg)
         return; /* the running one may do; else the next drain starts one */
+    /* here the newest snapshot is older than a->arg, or damaged: either way a new one */
     int rv = snapshot_start(s);
     if (rv != 0 && rv != -LUM_EBUSY)
         admin_answer(s, a, rv, NULL, 0);
@@ -207,7 +208,7 @@ void admin_progress(struct server *s)
                 admin_answer(s, a, -LUM_ENOTLEADER, NULL, 0);
             } else if (a->arg == 0) {
                 /* the barrier has not answered yet */
-            } else if (s->snap_index >= a->arg) {
+            } else if (s->snap_index >= a->arg && !s->snap_damaged) {
                 struct wire_backup_ask start = {0};
                 admin_backup_answer(s, a, &start);
             } else {

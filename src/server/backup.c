@@ -66,7 +66,7 @@ static int backup_pin_open(struct server *s, struct backup *b, uint64_t index, u
         return rv;
     if (rv != 0) {
         lum_error("backup: not sending snapshot %s: %s; writing a new snapshot", name, err.msg);
-        snapshot_start(s);
+        snapshot_damaged(s, name);
         return -LUM_ECORRUPT;
     }
     snprintf(s->snap_verified, sizeof s->snap_verified, "%s", name);

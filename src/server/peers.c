@@ -225,7 +225,7 @@ static bool peer_snapshot_sound(struct server *s, const char *name)
     struct lum_err err;
     if (snap_check(storage_dirfd(s->storage), name, &meta, &err) != 0) {
         lum_error("not sending snapshot %s: %s; writing a new snapshot", name, err.msg);
-        snapshot_start(s);
+        snapshot_damaged(s, name);
         return false;
     }
     snprintf(s->snap_verified, sizeof s->snap_verified, "%s", name);

@@ -302,12 +302,16 @@ void admin_read_done(struct server *s, const struct raft_read *r);
 
 /* ---- snapshots (snapshot.c) --------------------------------------------------------------------- */
 
-/* Starts writing a snapshot of the applied state from a forked child (copy-on-write: the
- * loop is stalled only by fork itself). 0, -LUM_EBUSY (one is being written), -LUM_EIO. */
 /* Keeps memory the snapshot writer never reads (the core's log window) out of its fork, so
  * the loop takes no copy-on-write fault per append while a child lives. */
 void snapshot_exclude_from_child(struct server *s);
+/* Starts writing a snapshot of the applied state from a forked child (copy-on-write: the
+ * loop is stalled only by fork itself). 0, -LUM_EBUSY (one is being written), -LUM_EIO. */
 int  snapshot_start(struct server *s);
+/* The newest snapshot failed its check (bit rot) before a send or a backup: write it anew,
+ * at the same index if nothing was applied since, and let nothing use it meanwhile.
+ * Without this an idle leader would offer the damaged file until the next write. */
+void snapshot_damaged(struct server *s, const char *name);
 /* The child exited with status. */
 void snapshot_reaped(struct server *s, int status);
 /* Loads the server's state (address book, sessions, state machine) from a snapshot. */
@@ -439,6 +443,7 @@ struct server {
     uint64_t snap_child_index;
     uint64_t snap_index, snap_prev_index; /* the newest snapshot and the one before */
     char     snap_verified[64];         /* the snapshot file last checked whole before a send */
+    bool     snap_damaged;              /* the newest failed its check: being rewritten  */
     struct backup *backup;              /* backup.c: pinned snapshots; NULL until one asks */
     bool     stopping;                  /* SIGTERM: handing leadership over      */
     uint64_t stop_deadline_ms;

@@ -82,7 +82,7 @@ int snapshot_start(struct server *s)
         return -LUM_EBUSY;
     struct raft_status st;
     raft_status(s->raft, &st);
-    if (st.applied_index == 0 || st.applied_index == s->snap_index) {
+    if (st.applied_index == 0 || (st.applied_index == s->snap_index && !s->snap_damaged)) {
         admin_snapshot_done(s, s->snap_index); /* nothing new to save */
         return 0;
     }
@@ -107,6 +107,14 @@ int snapshot_start(struct server *s)
     return 0;
 }
 
+void snapshot_damaged(struct server *s, const char *name)
+{
+    s->snap_damaged = true;
+    if (strcmp(s->snap_verified, name) == 0)
+        s->snap_verified[0] = '\0';
+    snapshot_start(s); /* busy: the running one replaces it as well */
+}
+
 void snapshot_reaped(struct server *s, int status)
 {
     uint64_t index = s->snap_child_index;
@@ -120,8 +128,11 @@ void snapshot_reaped(struct server *s, int status)
     }
     metrics_snapshot_done(&s->metrics, true);
     raft_snapshot_taken(s->raft, index);
-    s->snap_prev_index = s->snap_index;
-    s->snap_index = index;
+    s->snap_damaged = false;
+    if (index != s->snap_index) { /* else it replaced a damaged file of the same name */
+        s->snap_prev_index = s->snap_index;
+        s->snap_index = index;
+    }
     /* Keep snapshot_margin entries behind it: followers a little behind catch up from the
      * log. (A margin >= snapshot_entries also keeps the log back to the previous snapshot,
      * so a damaged newest one can be skipped at a restart.) */
