@@ -15,6 +15,8 @@ struct backup_pin {
     uint64_t index, term;     /* the snapshot                                        */
     uint64_t size;            /* of the file, bytes                                  */
     uint32_t body_crc;        /* its header's: tells the client it is the same file  */
+    uint32_t crc;             /* of the body sent so far, in order ...               */
+    uint64_t crc_upto;        /* ... up to here (an ask elsewhere does not extend it) */
     uint64_t used_ms;         /* monotonic: the last ask for it                      */
 };
 
@@ -44,8 +46,8 @@ static void backup_unpin(struct backup_pin *p)
     p->fd = -1;
 }
 
-/* Opens snapshot (index, term) and pins it, checked whole first (as peers.c does before a
- * send): bit rot on the leader's disk must not become a backup that cannot be restored. */
+/* Opens snapshot (index, term) and pins it, checked first (snapshot_check_to_send): bit rot
+ * on the leader's disk must not become a backup that cannot be restored. */
 static int backup_pin_open(struct server *s, struct backup *b, uint64_t index, uint64_t term,
                            struct backup_pin **out)
 {
@@ -53,25 +55,11 @@ static int backup_pin_open(struct server *s, struct backup *b, uint64_t index, u
     snap_name(name, sizeof name, term, index);
     struct snap_meta meta;
     struct lum_err err;
-    int dirfd = storage_dirfd(s->storage);
-    int rv;
-    if (strcmp(s->snap_verified, name) == 0) { /* checked whole already: the header will do */
-        struct snap_reader *r;
-        if ((rv = snap_reader_open(dirfd, name, &meta, &r, &err)) == 0)
-            snap_reader_close(r);
-    } else {
-        rv = snap_check(dirfd, name, &meta, &err);
-    }
-    if (rv == -LUM_ENOTFOUND)
+    int rv = snapshot_check_to_send(s, name, "backup: ", &meta);
+    if (rv != 0)
         return rv;
-    if (rv != 0) {
-        lum_error("backup: not sending snapshot %s: %s; writing a new snapshot", name, err.msg);
-        snapshot_damaged(s, name);
-        return -LUM_ECORRUPT;
-    }
-    snprintf(s->snap_verified, sizeof s->snap_verified, "%s", name);
     uint64_t size;
-    int fd = snap_file_open(dirfd, name, &size, &err);
+    int fd = snap_file_open(storage_dirfd(s->storage), name, &size, &err);
     if (fd < 0) {
         lum_warn("backup: %s", err.msg);
         return fd;
@@ -119,6 +107,32 @@ static int backup_read(int fd, uint8_t *buf, size_t len, uint64_t off)
     return 0;
 }
 
+/* The body's crc over the pieces asked in order; at the end it must be the header's. A file
+ * that rotted after it was checked whole is found here: the backup starts over (the client
+ * hears ECORRUPT) and waits for the new snapshot this writes. */
+static int backup_crc_extend(struct server *s, struct backup_pin *p, const uint8_t *data,
+                             uint64_t offset, uint32_t len)
+{
+    if (offset == 0) { /* a pass from the start (a pin outlives its backup, for the next) */
+        p->crc = 0;
+        p->crc_upto = 0;
+    }
+    if (offset > p->crc_upto || offset + len <= p->crc_upto)
+        return 0; /* not the next piece: a retry, or two backups of one pin interleaved */
+    uint32_t skip = (uint32_t)(p->crc_upto - offset);
+    p->crc = snapshot_body_crc(p->crc, data + skip, p->crc_upto, len - skip);
+    p->crc_upto = offset + len;
+    if (p->crc_upto < p->size || p->crc == p->body_crc)
+        return 0;
+    char name[64];
+    snap_name(name, sizeof name, p->term, p->index);
+    lum_error("backup: snapshot %s changed on disk after it was checked (its body fails its "
+              "checksum); writing a new snapshot", name);
+    backup_unpin(p);
+    snapshot_damaged(s, name);
+    return -1;
+}
+
 int backup_serve(struct server *s, const struct wire_backup_ask *ask, struct wire_response *rs)
 {
     struct backup *b = backup_get(s);
@@ -151,6 +165,8 @@ int backup_serve(struct server *s, const struct wire_backup_ask *ask, struct wir
         backup_unpin(p);
         return -LUM_EIO;
     }
+    if (backup_crc_extend(s, p, b->data, ask->offset, (uint32_t)len) != 0)
+        return -LUM_ECORRUPT;
     struct wire_backup_chunk c = {.index = index, .term = term, .size = p->size,
                                   .offset = ask->offset, .body_crc = p->body_crc,
                                   .data = b->data, .len = (uint32_t)len};

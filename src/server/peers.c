@@ -214,24 +214,6 @@ static struct peer *peers_find(struct server *s, uint64_t id)
     return NULL;
 }
 
-/* A snapshot file is checked whole (crc) before its first send: bit rot on the leader's disk
- * must not reach a follower. The follower checks it again before installing it; this check
- * is what makes the leader write a fresh snapshot instead of sending the bad one forever. */
-static bool peer_snapshot_sound(struct server *s, const char *name)
-{
-    if (strcmp(s->snap_verified, name) == 0)
-        return true;
-    struct snap_meta meta;
-    struct lum_err err;
-    if (snap_check(storage_dirfd(s->storage), name, &meta, &err) != 0) {
-        lum_error("not sending snapshot %s: %s; writing a new snapshot", name, err.msg);
-        snapshot_damaged(s, name);
-        return false;
-    }
-    snprintf(s->snap_verified, sizeof s->snap_verified, "%s", name);
-    return true;
-}
-
 /* The core wants a snapshot sent: stream the file it names, then the message. */
 static void peer_stream_start(struct server *s, struct peer *p, const struct raft_msg *m)
 {
@@ -241,7 +223,15 @@ static void peer_stream_start(struct server *s, struct peer *p, const struct raf
     snap_name(name, sizeof name, m->snapshot.term, m->snapshot.index);
     struct lum_err err;
     int fd = -1;
-    if (p->ready && !peer_snapshot_sound(s, name)) {
+    /* bit rot on the leader's disk must not reach a follower (it would refuse it anyway):
+     * a damaged file makes the leader write a new snapshot instead of sending it forever */
+    struct snap_meta meta;
+    int rv = p->ready ? snapshot_check_to_send(s, name, "", &meta) : 0;
+    if (rv == -LUM_ENOTFOUND) {
+        lum_error("not sending snapshot %s: it is gone; writing a new snapshot", name);
+        snapshot_damaged(s, name);
+    }
+    if (rv != 0) {
         p->stream.report = true; /* failed: the core tries again later */
         p->stream.ok = false;
         return;
@@ -260,6 +250,8 @@ static void peer_stream_start(struct server *s, struct peer *p, const struct raf
              (unsigned long long)p->stream.size, (unsigned long long)p->id);
     p->stream.fd = fd;
     p->stream.offset = 0;
+    p->stream.crc = 0;
+    p->stream.body_crc = meta.body_crc;
     p->stream.msg = *m;
 }
 
@@ -268,6 +260,16 @@ static void peer_pump(struct peer *p)
 {
     struct snap_stream *st = &p->stream;
     while (st->fd >= 0 && p->ready && conn_pending_out(&p->out) < SERVER_STREAM_AHEAD) {
+        if (st->offset == st->size && st->crc != st->body_crc) {
+            char name[64];
+            snap_name(name, sizeof name, st->msg.snapshot.term, st->msg.snapshot.index);
+            lum_error("snapshot %s changed on disk after it was checked (its body fails its "
+                      "checksum): not finishing its send to node %llu; writing a new snapshot",
+                      name, (unsigned long long)p->id);
+            peer_stream_end(p, false);
+            snapshot_damaged(p->srv, name);
+            break;
+        }
         if (st->offset == st->size) {
             size_t size = wire_raft_size(&st->msg);
             uint8_t *buf = conn_reserve(&p->out, size);
@@ -291,6 +293,7 @@ static void peer_pump(struct peer *p)
             peer_stream_end(p, false);
             return;
         }
+        st->crc = snapshot_body_crc(st->crc, data, st->offset, len);
         struct wire_snap_chunk c = {
             .from = p->srv->cfg.id, .to = p->id, .term = st->msg.term,
             .index = st->msg.snapshot.index, .snap_term = st->msg.snapshot.term,

@@ -93,6 +93,7 @@ void auth_warn(struct server *s, const char *fmt, ...) __attribute__((format(pri
 struct snap_stream {
     int      fd;              /* -1: none                                 */
     uint64_t size, offset;
+    uint32_t crc, body_crc;   /* of the body sent so far; the header's    */
     struct raft_msg msg;      /* sent after the last chunk                */
     bool     report;          /* tell the core: ...                       */
     bool     ok;              /* ... this                                 */
@@ -312,6 +313,15 @@ int  snapshot_start(struct server *s);
  * at the same index if nothing was applied since, and let nothing use it meanwhile.
  * Without this an idle leader would offer the damaged file until the next write. */
 void snapshot_damaged(struct server *s, const char *name);
+/* Before snapshot name is sent (to a follower, or as a backup; who prefixes the log line):
+ * its header is read, and its body too unless this file was checked whole before (the
+ * senders crc what they send, snapshot_body_crc, for rot since then). 0 with meta;
+ * -LUM_ENOTFOUND; -LUM_ECORRUPT: damaged, logged, and a new one is being written. */
+int  snapshot_check_to_send(struct server *s, const char *name, const char *who,
+                            struct snap_meta *meta);
+/* crc extended over the body bytes of a piece of a snapshot file at offset (the header's
+ * bytes are not the body's): fed every piece in order, it ends at the header's body_crc. */
+uint32_t snapshot_body_crc(uint32_t crc, const uint8_t *data, uint64_t offset, uint32_t len);
 /* The child exited with status. */
 void snapshot_reaped(struct server *s, int status);
 /* Loads the server's state (address book, sessions, state machine) from a snapshot. */

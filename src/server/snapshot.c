@@ -115,6 +115,38 @@ void snapshot_damaged(struct server *s, const char *name)
     snapshot_start(s); /* busy: the running one replaces it as well */
 }
 
+int snapshot_check_to_send(struct server *s, const char *name, const char *who,
+                           struct snap_meta *meta)
+{
+    struct lum_err err;
+    int dirfd = storage_dirfd(s->storage);
+    int rv;
+    if (strcmp(s->snap_verified, name) == 0) { /* checked whole already: the header will do */
+        struct snap_reader *r;
+        if ((rv = snap_reader_open(dirfd, name, meta, &r, &err)) == 0)
+            snap_reader_close(r);
+    } else {
+        rv = snap_check(dirfd, name, meta, &err);
+    }
+    if (rv == -LUM_ENOTFOUND)
+        return rv;
+    if (rv != 0) {
+        lum_error("%snot sending snapshot %s: %s; writing a new snapshot", who, name, err.msg);
+        snapshot_damaged(s, name);
+        return -LUM_ECORRUPT;
+    }
+    snprintf(s->snap_verified, sizeof s->snap_verified, "%s", name);
+    return 0;
+}
+
+uint32_t snapshot_body_crc(uint32_t crc, const uint8_t *data, uint64_t offset, uint32_t len)
+{
+    if (offset + len <= SNAP_HEADER_SIZE)
+        return crc;
+    uint64_t from = offset > SNAP_HEADER_SIZE ? offset : SNAP_HEADER_SIZE;
+    return lum_crc32c(crc, data + (from - offset), (size_t)(offset + len - from));
+}
+
 void snapshot_reaped(struct server *s, int status)
 {
     uint64_t index = s->snap_child_index;

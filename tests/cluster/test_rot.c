@@ -148,9 +148,9 @@ Test(rot, a_leader_does_not_send_a_corrupt_snapshot_and_the_follower_still_catch
 
 /* The same rot on an idle leader: nothing applied since its snapshot, so a new one has the
  * same index (and name). Before, a backup or a follower needing the snapshot waited for the
- * next write; now the leader rewrites it at that index. Each test damages a file the leader
- * has not yet checked whole: one it checked is trusted by name from then on (a known gap:
- * rot after that check reaches the receiver, which refuses it by its own check). */
+ * next write; now the leader rewrites it at that index. A file not yet checked whole is
+ * checked before it is sent; one checked before is crc'd as it is sent, and its rot found at
+ * the end: both cases, for a backup and for followers. */
 
 /* Writes keys idle-0..299 through node leader (more than log_window: a follower that missed
  * them needs the snapshot), takes a snapshot there, waits until its log is compacted,
@@ -202,25 +202,54 @@ Test(rot, an_idle_leader_rewrites_a_damaged_snapshot_for_a_backup)
     char again[PATH_MAX + 300];
     rot_newest_snapshot(c, 0, again, sizeof again);
     cr_assert_str_eq(again, path, "the rewrite has another name");
+
+    /* the rewrite was checked whole when it was sent: rot now is found by the sent bytes' crc */
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cluster_flip_byte(path, sb.st_size / 2, 0x01);
+    from = cluster_log_size(c, 0);
+    cluster_ctl(c, &r, "backup", backup, NULL);
+    ctl_expect(&r, 0);
+    snprintf(want, sizeof want, "backup: snapshot %s changed on disk after it was checked",
+             strrchr(path, '/') + 1);
+    cr_assert(cluster_log_has(c, 0, from, want), "the leader's log has no '%s'", want);
+    snprintf(want, sizeof want, "backup of snapshot %llu ", (unsigned long long)index);
+    cr_assert(strstr(r.out, want), "not a backup of index %llu: %s", (unsigned long long)index,
+              r.out);
     cluster_passed();
 }
 
-Test(rot, an_idle_leader_rewrites_a_damaged_snapshot_for_a_follower, .timeout = 300)
+/* Five nodes, two of them down while the snapshot is taken and damaged: the first to come
+ * back makes the leader find the damage before sending, the second (after the rewrite was
+ * checked, sent, and damaged again) makes it find it by the crc of what it sent. */
+Test(rot, an_idle_leader_rewrites_a_damaged_snapshot_for_followers, .timeout = 300)
 {
-    struct cluster *c = cluster_up(3, "snapshot_entries = 0\nsnapshot_margin = 0\n"
+    struct cluster *c = cluster_up(5, "snapshot_entries = 0\nsnapshot_margin = 0\n"
                                       "segment_entries = 16\n");
-    uint32_t leader = cluster_wait_leader(c), f = (leader + 1) % c->n;
-    cluster_kill(c, f);
+    uint32_t leader = cluster_wait_leader(c);
+    uint32_t f[2] = {(leader + 1) % c->n, (leader + 2) % c->n};
+    cluster_kill(c, f[0]);
+    cluster_kill(c, f[1]);
     char path[PATH_MAX + 300], want[PATH_MAX + 400];
     uint64_t index = rot_idle_damaged_snapshot(c, leader, path, sizeof path);
-    long from = cluster_log_size(c, leader);
-    cluster_start(c, f);
-    snprintf(want, sizeof want, "not sending snapshot %s", strrchr(path, '/') + 1);
-    cr_assert(cluster_wait_log(c, leader, from, want), "the leader's log has no '%s'", want);
-    cluster_wait_applied(c, f, index);
-    char value[64];
-    cr_assert_eq(cluster_kv_get(cluster_client(c, f, 0), "idle-299", true, value, sizeof value),
-                 KV_OK);
-    cr_assert_str_eq(value, "before the snapshot");
+    static const char *const found[2] = {"not sending snapshot %s",
+                                         "snapshot %s changed on disk after it was checked"};
+    for (int k = 0; k < 2; k++) {
+        if (k == 1) {
+            struct stat sb;
+            cr_assert_eq(stat(path, &sb), 0, "the rewrite has another name than %s", path);
+            cluster_flip_byte(path, sb.st_size / 2, 0x01);
+        }
+        long from = cluster_log_size(c, leader);
+        cluster_start(c, f[k]);
+        snprintf(want, sizeof want, found[k], strrchr(path, '/') + 1);
+        cr_assert(cluster_wait_log(c, leader, from, want), "the leader's log has no '%s'",
+                  want);
+        cluster_wait_applied(c, f[k], index);
+        char value[64];
+        cr_assert_eq(cluster_kv_get(cluster_client(c, f[k], 0), "idle-299", true, value,
+                                    sizeof value), KV_OK);
+        cr_assert_str_eq(value, "before the snapshot");
+    }
     cluster_passed();
 }
