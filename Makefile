@@ -70,11 +70,12 @@ $(BUILD)/lincheck: $(BUILD)/tools/lincheck.o $(FAULT_OBJS)
 $(BUILD)/lintest: $(BUILD)/tools/lintest.o $(FAULT_OBJS) $(BUILD)/libluminous.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
+# -lm: tests/unit/prom_check.h calls floor(), which only -O2 and up inline.
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_HOBJS) $(FAULT_OBJS) $(BUILD)/libluminous.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lm
 
 $(CLUSTER_BIN): $(CLUSTER_OBJS) $(BUILD)/libluminous.a | $(BUILD)/libfaultshim.so
-	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion -lpthread -lm
 
 # The cluster tests' disk fault injector, LD_PRELOADed into raftsrv (tests/fault/shim.c).
 # Its own flags: position-independent, and no sanitizer (it loads before the runtime).

@@ -48,7 +48,7 @@ static int config_u64(struct config_parse *p, const char *key, const char *v, ui
 static int config_u32(struct config_parse *p, const char *key, const char *v, uint32_t min,
                       uint32_t max, uint32_t *out)
 {
-    uint64_t n;
+    uint64_t n = 0; /* set when rv == 0; gcc -O3 cannot tell */
     int rv = config_u64(p, key, v, min, max, &n);
     if (rv == 0)
         *out = (uint32_t)n;

@@ -479,7 +479,8 @@ int snap_list(int data_dirfd, struct snap_meta *out, uint32_t cap, uint32_t *n_o
             unlinkat(dirfd, de->d_name, 0); /* a write that did not finish */
             continue;
         }
-        if (!snap_parse_name(de->d_name, &term, &index))
+        size_t name_len = strlen(de->d_name);
+        if (!snap_parse_name(de->d_name, &term, &index) || name_len >= sizeof out->name)
             continue;
         struct snap_meta *m;
         if (*n_out < cap) {
@@ -495,7 +496,7 @@ int snap_list(int data_dirfd, struct snap_meta *out, uint32_t cap, uint32_t *n_o
         memset(m, 0, sizeof *m);
         m->index = index;
         m->term = term;
-        snprintf(m->name, sizeof m->name, "%s", de->d_name);
+        memcpy(m->name, de->d_name, name_len + 1);
     }
     closedir(d);
     qsort(out, *n_out, sizeof *out, snap_cmp);

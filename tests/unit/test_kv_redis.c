@@ -496,7 +496,7 @@ Test(kv_mset, a_full_entry_of_pairs_lands_and_the_table_grows_through_it)
         cr_assert_eq(kv_test_apply(kv, KV_MSET, 1, body, (uint32_t)len), KV_OK);
     }
     cr_assert_eq(dbsize(1), 20 * n);
-    char key[8];
+    char key[32];
     for (int round = 0; round < 20; round++)
         for (size_t i = 0; i < n; i++) {
             snprintf(key, sizeof key, "%c%03zu", 'a' + round, i);
