@@ -98,6 +98,21 @@ static void rot_newest_snapshot(struct cluster *c, uint32_t i, char *path, size_
     snprintf(path, len, "%s/%s", dir, name);
 }
 
+/* `raftctl snapshot` on node leader, then waits until its log is compacted behind it; st is
+ * the leader's status then. */
+static void rot_snapshot_and_compact(struct cluster *c, uint32_t leader, struct wire_status *st)
+{
+    static struct cluster_run r;
+    cluster_ctl_at(c, &r, c->nodes[leader].client_addr, 30000, "snapshot", NULL);
+    ctl_expect(&r, 0);
+    uint64_t end = clock_mono_ms() + CLUSTER_WAIT_MS;
+    do {
+        cr_assert_eq(cluster_status(c, leader, st), 0);
+        cr_assert_lt(clock_mono_ms(), end, "the leader's log was not compacted");
+        cluster_pause_ms(CLUSTER_POLL_MS);
+    } while (st->first_index <= 1 || st->snapshot_index == 0);
+}
+
 /* Bit rot in the leader's snapshot file, found when a follower needs that snapshot: the
  * leader does not send it (it names the file), writes a new one, and the follower ends with
  * every acknowledged write; it never installs the damaged one (it would refuse it too). */
@@ -113,16 +128,8 @@ Test(rot, a_leader_does_not_send_a_corrupt_snapshot_and_the_follower_still_catch
     cluster_load_wait_acked(c, &ld, 300);
 
     /* a snapshot on the leader, and its log compacted past what the follower has */
-    static struct cluster_run r;
-    cluster_ctl_at(c, &r, c->nodes[leader].client_addr, 30000, "snapshot", NULL);
-    ctl_expect(&r, 0);
     struct wire_status st;
-    uint64_t end = clock_mono_ms() + CLUSTER_WAIT_MS;
-    do {
-        cr_assert_eq(cluster_status(c, leader, &st), 0);
-        cr_assert_lt(clock_mono_ms(), end, "the leader's log was not compacted");
-        cluster_pause_ms(CLUSTER_POLL_MS);
-    } while (st.first_index <= 1 || st.snapshot_index == 0);
+    rot_snapshot_and_compact(c, leader, &st);
 
     char path[PATH_MAX + 300];
     rot_newest_snapshot(c, leader, path, sizeof path);
@@ -164,16 +171,8 @@ static uint64_t rot_idle_damaged_snapshot(struct cluster *c, uint32_t leader, ch
         snprintf(key, sizeof key, "idle-%u", i);
         cr_assert_eq(cluster_kv_put(cl, key, "before the snapshot"), KV_OK, "%s", key);
     }
-    static struct cluster_run r;
-    cluster_ctl_at(c, &r, c->nodes[leader].client_addr, 30000, "snapshot", NULL);
-    ctl_expect(&r, 0);
     struct wire_status st;
-    uint64_t end = clock_mono_ms() + CLUSTER_WAIT_MS;
-    do {
-        cr_assert_eq(cluster_status(c, leader, &st), 0);
-        cr_assert_lt(clock_mono_ms(), end, "the leader's log was not compacted");
-        cluster_pause_ms(CLUSTER_POLL_MS);
-    } while (st.first_index <= 1 || st.snapshot_index == 0);
+    rot_snapshot_and_compact(c, leader, &st);
     cr_assert_eq(st.applied_index, st.snapshot_index, "not idle: applied %llu, snapshot %llu",
                  (unsigned long long)st.applied_index, (unsigned long long)st.snapshot_index);
     rot_newest_snapshot(c, leader, path, len);
