@@ -57,7 +57,7 @@ struct server_config {
     uint32_t max_client_output;      /* answers queued to one client before cutting it */
     uint32_t client_idle_timeout_ms; /* close a client silent this long; 0: never    */
     int      log_level;              /* enum lum_log_level                           */
-    char     secret_file[SERVER_PATH_MAX];  /* empty: no authentication                     */
+    char     secret_file[SERVER_PATH_MAX]; /* empty: no authentication              */
     struct lum_secret secret;        /* its contents; len 0 when not configured      */
     char     resp_listen_addr[WIRE_ADDR_MAX + 1]; /* the Redis protocol; "" when off */
     struct sockaddr_in resp_listen;

@@ -1040,44 +1040,49 @@ void cluster_exec(struct cluster *c, struct cluster_run *r, uint32_t limit_ms,
     cluster_read_output(err_path, r->err, sizeof r->err);
 }
 
-static void cluster_ctl_va(struct cluster *c, struct cluster_run *r, const char *list,
-                           uint32_t timeout_ms, va_list ap)
-{
-    char timeout[16];
-    snprintf(timeout, sizeof timeout, "%u", timeout_ms);
-    const char *args[48] = {"--cluster", list, "--timeout", timeout};
-    uint32_t n = 4;
-    if (c->secret[0]) {
-        args[n++] = "--secret-file";
-        args[n++] = c->secret_path;
-    }
-    for (const char *a = va_arg(ap, const char *); a; a = va_arg(ap, const char *)) {
-        cr_assert_lt(n, 47u);
-        args[n++] = a;
-    }
-    args[n] = NULL;
-    /* raftctl keeps its own deadline; this one only catches a hang */
-    cluster_exec(c, r, timeout_ms + 25000, NULL, "raftctl", args);
-}
+#define CLUSTER_CTL_ARGS 48u
 
-pid_t cluster_ctl_spawn(struct cluster *c, int out_fd, ...)
+/* raftctl's arguments, program name first: --cluster list --timeout timeout_ms, the
+ * cluster's secret if it has one, then ap's (NULL-ended). timeout holds the number. */
+static void cluster_ctl_argv(struct cluster *c, const char *list, uint32_t timeout_ms,
+                             va_list ap, char *path, char timeout[16],
+                             char *argv[CLUSTER_CTL_ARGS])
 {
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/raftctl", c->bin_dir);
-    char *argv[48] = {path, "--cluster", c->clients_list};
-    uint32_t n = 3;
+    snprintf(timeout, 16, "%u", timeout_ms);
+    uint32_t n = 0;
+    argv[n++] = path;
+    argv[n++] = "--cluster";
+    argv[n++] = (char *)list;
+    argv[n++] = "--timeout";
+    argv[n++] = timeout;
     if (c->secret[0]) {
         argv[n++] = "--secret-file";
         argv[n++] = c->secret_path;
     }
-    va_list ap;
-    va_start(ap, out_fd);
     for (const char *a = va_arg(ap, const char *); a; a = va_arg(ap, const char *)) {
-        cr_assert_lt(n, 47u);
+        cr_assert_lt(n, CLUSTER_CTL_ARGS - 1);
         argv[n++] = (char *)a;
     }
-    va_end(ap);
     argv[n] = NULL;
+}
+
+static void cluster_ctl_va(struct cluster *c, struct cluster_run *r, const char *list,
+                           uint32_t timeout_ms, va_list ap)
+{
+    char timeout[16], *argv[CLUSTER_CTL_ARGS];
+    cluster_ctl_argv(c, list, timeout_ms, ap, "raftctl", timeout, argv);
+    /* raftctl keeps its own deadline; this one only catches a hang */
+    cluster_exec(c, r, timeout_ms + 25000, NULL, "raftctl", (const char *const *)argv + 1);
+}
+
+pid_t cluster_ctl_spawn(struct cluster *c, int out_fd, ...)
+{
+    char path[PATH_MAX + 16], timeout[16], *argv[CLUSTER_CTL_ARGS];
+    snprintf(path, sizeof path, "%s/raftctl", c->bin_dir);
+    va_list ap;
+    va_start(ap, out_fd);
+    cluster_ctl_argv(c, c->clients_list, 5000, ap, path, timeout, argv);
+    va_end(ap);
     return cluster_spawn(path, argv, environ, out_fd, out_fd);
 }
 

@@ -195,9 +195,9 @@ void cluster_ctl(struct cluster *c, struct cluster_run *r, ...) __attribute__((s
 /* raftctl --cluster list (NULL: every node) --timeout timeout_ms args... (NULL-ended). */
 void cluster_ctl_at(struct cluster *c, struct cluster_run *r, const char *list,
                     uint32_t timeout_ms, ...) __attribute__((sentinel));
-/* Starts raftctl --cluster <every node> args... (NULL-ended), its stdout and stderr to
- * out_fd, and does not wait: for commands that run until stopped (watch-status). A failing
- * test kills it with its cluster; cluster_reap() waits for it. */
+/* Starts raftctl --cluster <every node> --timeout 5000 args... (NULL-ended), stdout and
+ * stderr to out_fd, without waiting: for commands that run until stopped (watch-status). A
+ * failing test kills it with its cluster; cluster_reap() waits for it. */
 pid_t cluster_ctl_spawn(struct cluster *c, int out_fd, ...) __attribute__((sentinel));
 /* Waits up to limit_ms for a child the harness started; true with its wait status, false
  * if it had to be killed (and was reaped: status is then the kill's). */

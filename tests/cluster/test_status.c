@@ -152,7 +152,6 @@ Test(status, watch_status_count_prints_that_many_tables_and_json_lines)
     cluster_passed();
 }
 
-/* Runs raftctl watch-status (no --count) with stdout to a file; returns its pid. */
 static int st_file_count(const char *path, const char *needle)
 {
     static char buf[CLUSTER_RUN_OUT_MAX * 4];
